@@ -1,0 +1,37 @@
+"""What the sandbox accepts and serves: credentials, data size, token lifetime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SandboxConfig"]
+
+# Passport's default access/refresh token lifetime (tokensExpireIn = P1Y), in seconds.
+ONE_YEAR = 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Settings of one sandbox instance.
+
+    The credentials are the ones the sandbox *accepts*: its one password-grant client, the
+    admin user (id 1, a ProcessMaker ``username``, not an email) and a personal access
+    token issued to that user. They are demo values, printed at start-up on purpose.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    records: int = 1000
+    seed: int = 1
+    client_id: str = "1"
+    client_secret: str = "sandbox0client0secret0not0for0production"
+    username: str = "admin"
+    password: str = "sandbox-admin-password"
+    pat: str = "sandbox-personal-access-token-for-admin-user-1"
+    token_ttl: int = ONE_YEAR
+    throttle_per_minute: int = 60
+    database: str | None = None  # SQLite file; None keeps it in a temporary directory
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"

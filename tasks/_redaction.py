@@ -1,0 +1,28 @@
+"""Scrub secret values out of text before it reaches a log, an exception or an artifact."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import SecretStr
+
+__all__ = ["redact", "redact_url"]
+
+MASK = "**********"
+_QUERY = re.compile(r"\?[^\s'\"]*")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(text: str, secrets: Iterable[SecretStr | str | None] = ()) -> str:
+    """Return ``text`` with every given secret value, and any bearer token, masked."""
+    for secret in secrets:
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if value and len(value) >= 4:
+            text = text.replace(value, MASK)
+    return _BEARER.sub(rf"\g<1>{MASK}", text)
+
+
+def redact_url(url: str) -> str:
+    """Drop the query string of ``url``: query parameters may carry codes or tokens."""
+    return _QUERY.sub("", url)

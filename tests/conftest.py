@@ -1,0 +1,6 @@
+"""Shared pytest fixtures: each real server lives in its own module under tests/fixtures."""
+
+pytest_plugins = [
+    "tests.fixtures.openbao",
+    "tests.fixtures.sandbox",
+]
