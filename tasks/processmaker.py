@@ -1,0 +1,427 @@
+"""ProcessMaker 4 REST API client (``/api/1.0``), and thin Prefect tasks over it.
+
+The client owns URLs, timeouts, retries, paging and the one place where HTTP outcomes become
+our errors (:meth:`ProcessMakerClient._check`). Authentication is the ``auth`` object
+(:class:`tasks.auth.BearerAuth` in production): it adds the bearer header and renews the
+token once on a 401; whatever 401 is left is final here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import requests
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+
+from tasks._http import build_session, check_response, transport_error
+from tasks._pagination import KeysetPaginator, Page, PageNumberPaginator
+from tasks._redaction import redact_url
+from tasks._transport import verify_option
+from tasks.blocks import resolve_settings
+from tasks.errors import MalformedResponseError, retry_on_retriable
+from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+
+__all__ = [
+    "API_PREFIX",
+    "ProcessMakerClient",
+    "call_processmaker_endpoint",
+    "complete_processmaker_task",
+    "list_processmaker_records",
+    "open_client",
+    "start_processmaker_request",
+]
+
+API_PREFIX = "/api/1.0"
+DEFAULT_USER_AGENT = "processmaker-prefect/0.1 (+requests)"
+CONNECT_TIMEOUT = 10.0  # a TCP/TLS handshake that takes longer will not succeed
+
+
+class ProcessMakerClient:
+    """One ProcessMaker instance's REST API over one pooled, retrying session.
+
+    Args:
+        base_url: The instance, e.g. ``https://pm.example.com`` (``/api/1.0`` is added).
+        auth: requests auth adding the bearer token (and renewing it on a 401).
+        timeout: Read timeout per attempt in seconds, or a ``(connect, read)`` tuple.
+        retries: Retries of transient failures per call (see ``tasks._http``).
+        backoff: Exponential backoff factor between retries, seconds (jittered).
+        verify: TLS verification: True, False, or a CA bundle path.
+        pool_size: Pooled connections; at least the number of threads sharing the client.
+        user_agent: ``User-Agent`` header.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: requests.auth.AuthBase,
+        *,
+        timeout: float | tuple[float, float] = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        verify: bool | str = True,
+        pool_size: int = 8,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.pool_size = pool_size
+        if isinstance(timeout, tuple):
+            self.timeout = timeout
+        else:
+            self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._session = build_session(
+            retries=retries,
+            backoff=backoff,
+            pool_size=pool_size,
+            verify=verify,
+            user_agent=user_agent,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: ProcessMakerSettings, auth: requests.auth.AuthBase
+    ) -> ProcessMakerClient:
+        """A client configured by ``PROCESSMAKER_*`` settings, pooled for their concurrency."""
+        return cls(
+            settings.url,
+            auth,
+            timeout=settings.timeout,
+            retries=settings.retries,
+            backoff=settings.backoff,
+            verify=verify_option(settings),
+            pool_size=max(8, settings.max_concurrency + 2),
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ProcessMakerClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProcessMakerClient({self.base_url!r})"
+
+    # -- generic calls --------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """``METHOD /api/1.0{path}``: the parsed JSON body, or ``None`` for an empty one (204).
+
+        Raises:
+            ProcessMakerClientError: 4xx (subclasses for 401/403, 404, 422).
+            ProcessMakerServerError: unreachable, 429 or 5xx after the retries (retriable).
+            OutcomeUnknownError: a POST/PATCH was sent but its outcome is unknown.
+            MalformedResponseError: a 2xx body that is not JSON.
+        """
+        method = method.upper()
+        api_path = _api_path(path)
+        shown = redact_url(api_path)  # what messages name: never a query string
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + api_path,
+                params=params,
+                json=json,
+                auth=self.auth,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            # Not chained: requests' text holds the full URL, query string (PMQL) included.
+            raise transport_error(method, shown, exc) from None
+        return self._check(response, method, shown)
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET /api/1.0{path}``."""
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``POST /api/1.0{path}``; never replayed once it may have reached the server."""
+        return self.request("POST", path, params=params, json=json)
+
+    def put(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``PUT /api/1.0{path}``."""
+        return self.request("PUT", path, params=params, json=json)
+
+    def patch(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``PATCH /api/1.0{path}``; treated as non-idempotent, like POST."""
+        return self.request("PATCH", path, params=params, json=json)
+
+    def delete(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """``DELETE /api/1.0{path}``."""
+        return self.request("DELETE", path, params=params)
+
+    # -- the one validation point ---------------------------------------------------------
+
+    def _check(self, response: requests.Response, method: str, path: str) -> Any:
+        """The one validation point: a final response becomes its JSON body or our error."""
+        return check_response(response, method, path)
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def get_page(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``GET /api/1.0{path}`` of a list route: its ``{"data", "meta"}`` envelope, checked."""
+        body = self.get(path, params=params)
+        if isinstance(body, dict):
+            data = body.get("data")
+            if (
+                isinstance(data, list)
+                and isinstance(body.get("meta"), dict)
+                and all(isinstance(row, dict) for row in data)
+            ):
+                return body
+        shown = redact_url(_api_path(path))
+        raise MalformedResponseError(
+            f"GET {shown} -> 200: not ProcessMaker's list envelope (data and meta); "
+            "check that the path names a list route",
+            status_code=200,
+            method="GET",
+            path=shown,
+        )
+
+    def list_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        per_page: int = 100,
+        max_concurrency: int = 1,
+    ) -> Iterator[Page]:
+        """``GET /api/1.0{path}?page=N&per_page=K``: every page's rows, in order.
+
+        With ``max_concurrency > 1``, pages 2..N are fetched that many at a time.
+        """
+        paginator = PageNumberPaginator(per_page, where=f"GET {redact_url(_api_path(path))}")
+        concurrency = min(max_concurrency, self.pool_size)
+        return paginator.pages(
+            lambda p: self.get_page(path, p), params, max_concurrency=concurrency
+        )
+
+    def iter_records(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        per_page: int = 100,
+        max_concurrency: int = 1,
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /api/1.0{path}``, paged: one row at a time."""
+        for page in self.list_pages(
+            path, params, per_page=per_page, max_concurrency=max_concurrency
+        ):
+            yield from page
+
+    def list_changed(
+        self, path: str, paginator: KeysetPaginator, params: Mapping[str, Any] | None = None
+    ) -> Iterator[Page]:
+        """``GET /api/1.0{path}?pmql=<window>``: pages of rows changed after ``paginator.cursor``.
+
+        Persist ``paginator.cursor`` after a page is safely stored to resume from there.
+        """
+        return paginator.pages(partial(self.get_page, path), params)
+
+    # -- specific endpoints ---------------------------------------------------------------
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        """``GET /api/1.0/users/{user_id}``."""
+        return _expect_dict(self.get(f"/users/{int(user_id)}"), "GET", f"/users/{user_id}")
+
+    def get_process(self, process_id: int, *, include: str | None = None) -> dict[str, Any]:
+        """``GET /api/1.0/processes/{process_id}`` (``include``: e.g. ``"events,category"``)."""
+        params = {"include": include} if include else None
+        body = self.get(f"/processes/{int(process_id)}", params=params)
+        return _expect_dict(body, "GET", f"/processes/{process_id}")
+
+    def list_start_events(self, process_id: int) -> list[dict[str, Any]]:
+        """``GET /api/1.0/processes/{process_id}?include=events``: the start events."""
+        events = self.get_process(process_id, include="events").get("events")
+        if not isinstance(events, list):
+            raise MalformedResponseError(
+                f"GET {API_PREFIX}/processes/{process_id} -> 200: no 'events' list; "
+                "check that this ProcessMaker supports include=events",
+                status_code=200,
+                method="GET",
+                path=f"{API_PREFIX}/processes/{process_id}",
+            )
+        return events
+
+    def start_request(
+        self, process_id: int, event: str, data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``POST /api/1.0/process_events/{process_id}?event={event}``: the new request (201).
+
+        Not replayed once sent: a lost answer raises ``OutcomeUnknownError``.
+        """
+        path = f"/process_events/{int(process_id)}"
+        body = self.post(path, params={"event": event}, json=dict(data or {}))
+        return _expect_dict(body, "POST", path)
+
+    def complete_task(self, task_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/1.0/tasks/{task_id}`` with ``{"status": "COMPLETED", "data": ...}``.
+
+        PUT is replayed after a lost answer; if the first attempt went through, the replay
+        gets 422 "Task already closed" (raised as ``ProcessMakerValidationError``).
+        """
+        path = f"/tasks/{int(task_id)}"
+        body = self.put(path, json={"status": "COMPLETED", "data": dict(data)})
+        return _expect_dict(body, "PUT", path)
+
+    def create_collection_record(
+        self, collection_id: int, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``POST /api/1.0/collections/{collection_id}/records``: the new record (201)."""
+        path = f"/collections/{int(collection_id)}/records"
+        return _expect_dict(self.post(path, json={"data": dict(data)}), "POST", path)
+
+
+def _api_path(path: str) -> str:
+    return API_PREFIX + "/" + path.lstrip("/")
+
+
+def _expect_dict(body: Any, method: str, path: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedResponseError(
+            f"{method} {_api_path(path)} -> 2xx: expected a JSON object; "
+            "check that PROCESSMAKER_URL is ProcessMaker",
+            method=method,
+            path=_api_path(path),
+        )
+    return body
+
+
+# -- thin Prefect tasks ---------------------------------------------------------------------
+# Each opens a client on the process-wide token provider (from a ProcessMakerConnection block
+# or PROCESSMAKER_*/VAULT_*), makes one logical call and returns plain JSON data: never a token,
+# never a client. NO_CACHE: a live API answer must not be served from a cache keyed on the
+# inputs, and a retry of a refused call must really call again. Prefect retries only our
+# RetriableError (429/5xx/unreachable); a POST whose outcome is unknown is never retried.
+
+
+def open_client(
+    settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
+) -> ProcessMakerClient:
+    """A client for ``settings`` (default: the environment), authenticated by its provider."""
+    from tasks.auth import BearerAuth, get_token_provider  # Vault-bound: imported on use
+
+    settings = settings or load_settings(ProcessMakerSettings)
+    provider = get_token_provider(settings, vault_settings)
+    return ProcessMakerClient.from_settings(settings, BearerAuth(provider))
+
+
+def _open(connection: str | None) -> ProcessMakerClient:
+    return open_client(*resolve_settings(connection))
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The task run's logger; the module's when called outside a run (``task.fn``)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+_TASK_OPTIONS: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 2,
+    "retry_delay_seconds": [10, 60],
+    "retry_condition_fn": retry_on_retriable,
+}
+
+
+@task(
+    name="Call ProcessMaker endpoint",
+    description="One ProcessMaker REST call under /api/1.0; returns its JSON body.",
+    **_TASK_OPTIONS,
+)
+def call_processmaker_endpoint(
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    connection: str | None = None,
+) -> Any:
+    """``METHOD /api/1.0{path}``: the parsed JSON body, or ``None`` for 204.
+
+    ``connection`` names a ProcessMakerConnection block; unset, the environment is used.
+    """
+    with _open(connection) as client:
+        return client.request(method, path, params=params, json=json)
+
+
+@task(
+    name="List ProcessMaker records",
+    description="Every row of a ProcessMaker list route, paged; capped at max_records.",
+    **_TASK_OPTIONS,
+)
+def list_processmaker_records(
+    path: str,
+    params: dict[str, Any] | None = None,
+    max_records: int = 10_000,
+    connection: str | None = None,
+) -> list[dict[str, Any]]:
+    """``GET /api/1.0{path}``, all pages (settings' page size and concurrency).
+
+    Returns at most ``max_records`` rows and warns when there were more: a task result is
+    held in memory, so large syncs belong in a task that streams pages to a destination.
+    """
+    settings, vault_settings = resolve_settings(connection)
+    rows: list[dict[str, Any]] = []
+    with open_client(settings, vault_settings) as client:
+        pages = client.list_pages(
+            path, params, per_page=settings.page_size, max_concurrency=settings.max_concurrency
+        )
+        for page in pages:
+            rows.extend(page)
+            if len(rows) > max_records:
+                shown = redact_url(_api_path(path))
+                _logger().warning("GET %s: stopped at max_records=%d", shown, max_records)
+                return rows[:max_records]
+    return rows
+
+
+@task(
+    name="Start ProcessMaker request",
+    description="Trigger a process's start event; returns the new request.",
+    **_TASK_OPTIONS,
+)
+def start_processmaker_request(
+    process_id: int,
+    event: str,
+    data: dict[str, Any] | None = None,
+    connection: str | None = None,
+) -> dict[str, Any]:
+    """``POST /api/1.0/process_events/{process_id}?event={event}``: the new request."""
+    with _open(connection) as client:
+        return client.start_request(process_id, event, data)
+
+
+@task(
+    name="Complete ProcessMaker task",
+    description="Complete an active task with data; returns the closed task.",
+    **_TASK_OPTIONS,
+)
+def complete_processmaker_task(
+    task_id: int, data: dict[str, Any], connection: str | None = None
+) -> dict[str, Any]:
+    """``PUT /api/1.0/tasks/{task_id}`` with ``{"status": "COMPLETED", "data": data}``."""
+    with _open(connection) as client:
+        return client.complete_task(task_id, data)
