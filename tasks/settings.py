@@ -1,4 +1,4 @@
-"""Configuration read once from the environment: the Vault CLI's ``VAULT_*`` and ``PROCESSMAKER_*``."""
+"""Configuration read once from the environment: the Vault CLI's ``VAULT_*``, ``PROCESSMAKER_*``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ class VaultSettings(BaseSettings):
     )
     token: SecretStr | None = Field(None, description="Vault token (auth_method=token).")
     role_id: str | None = Field(None, description="AppRole role id (auth_method=approle).")
-    secret_id: SecretStr | None = Field(None, description="AppRole secret id (auth_method=approle).")
+    secret_id: SecretStr | None = Field(
+        None, description="AppRole secret id (auth_method=approle)."
+    )
     secret_id_file: Path | None = Field(
         None, description="File holding the AppRole secret id, instead of VAULT_SECRET_ID."
     )
@@ -86,7 +88,9 @@ class ProcessMakerSettings(BaseSettings):
     allow_insecure_http: bool = Field(
         False, description="Allow plain http:// to a host other than loopback."
     )
-    ca_bundle: Path | None = Field(None, description="CA bundle for ProcessMaker's TLS certificate.")
+    ca_bundle: Path | None = Field(
+        None, description="CA bundle for ProcessMaker's TLS certificate."
+    )
     verify_tls: bool = Field(True, description="Verify ProcessMaker's TLS certificate.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds per ProcessMaker HTTP call.")
     retries: int = Field(5, ge=0, le=20, description="Retries of a transient failure per call.")

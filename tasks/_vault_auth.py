@@ -1,0 +1,205 @@
+"""One small class per Vault login method, chosen by ``VAULT_AUTH_METHOD``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import hvac
+from pydantic import SecretStr
+
+from tasks.errors import ConfigurationError
+from tasks.settings import VaultSettings
+
+__all__ = ["Login", "LoginResult", "make_login"]
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What a login yields: the client token and how long it lives.
+
+    Attributes:
+        lease_duration: Seconds the token lives; 0 for a token that never expires.
+        renewable: Whether ``auth/token/renew-self`` may extend it.
+    """
+
+    token: SecretStr
+    lease_duration: int
+    renewable: bool
+
+    @classmethod
+    def from_auth(cls, auth: dict[str, Any]) -> LoginResult:
+        """Build from the ``auth`` block of a Vault login response."""
+        return cls(
+            token=SecretStr(str(auth["client_token"])),
+            lease_duration=int(auth.get("lease_duration") or 0),
+            renewable=bool(auth.get("renewable")),
+        )
+
+
+class Login(Protocol):
+    """A way to obtain a Vault token; ``login`` may be called again whenever it expires."""
+
+    method: str
+    mount: str
+
+    def login(self, client: hvac.Client) -> LoginResult: ...
+
+
+def _require(value: Any, variable: str, method: str) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigurationError(
+            f"{variable} is required when VAULT_AUTH_METHOD={method}: set it in the environment"
+        )
+    return value
+
+
+def _secret_from(
+    value: SecretStr | None, file: Path | None, variable: str, method: str
+) -> SecretStr:
+    """The secret given directly, else read from its file at login time (files rotate)."""
+    if value is not None and value.get_secret_value():
+        return value
+    if file is None:
+        raise ConfigurationError(
+            f"{variable} or {variable}_FILE is required when VAULT_AUTH_METHOD={method}: "
+            "set one in the environment"
+        )
+    return _read_file(file, f"{variable}_FILE")
+
+
+def _read_file(file: Path, variable: str) -> SecretStr:
+    try:
+        text = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{variable}={file} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "check the path and its permissions"
+        ) from None
+    if not text:
+        raise ConfigurationError(f"{variable}={file} is empty: write the credential into it")
+    return SecretStr(text)
+
+
+class _Base:
+    method: ClassVar[str]
+
+    def __init__(self, settings: VaultSettings) -> None:
+        self.mount = (settings.auth_mount or self.method).strip("/")
+        self.settings = settings
+        self.check()
+
+    def check(self) -> None:
+        """Fail fast, before any network call, on a missing setting."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mount={self.mount!r})"
+
+
+class TokenLogin(_Base):
+    """``VAULT_TOKEN`` as is; "login" validates it with ``GET auth/token/lookup-self``."""
+
+    method = "token"
+
+    def check(self) -> None:
+        _require(self.settings.token, "VAULT_TOKEN", self.method)
+        self.mount = "token"
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``GET /v1/auth/token/lookup-self``: the token's remaining TTL and renewability."""
+        assert self.settings.token is not None  # noqa: S101 - guaranteed by check()
+        client.token = self.settings.token.get_secret_value()
+        data = client.auth.token.lookup_self()["data"]
+        return LoginResult(self.settings.token, int(data.get("ttl") or 0), bool(data["renewable"]))
+
+
+class AppRoleLogin(_Base):
+    """``POST /v1/auth/<mount>/login`` with ``VAULT_ROLE_ID`` and the secret id."""
+
+    method = "approle"
+
+    def check(self) -> None:
+        _require(self.settings.role_id, "VAULT_ROLE_ID", self.method)
+        if self.settings.secret_id is None and self.settings.secret_id_file is None:
+            _secret_from(None, None, "VAULT_SECRET_ID", self.method)
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``POST /v1/auth/<mount>/login``."""
+        s = self.settings
+        secret_id = _secret_from(s.secret_id, s.secret_id_file, "VAULT_SECRET_ID", self.method)
+        response = client.auth.approle.login(
+            role_id=s.role_id, secret_id=secret_id.get_secret_value(), mount_point=self.mount
+        )
+        return LoginResult.from_auth(response["auth"])
+
+
+class KubernetesLogin(_Base):
+    """``POST /v1/auth/<mount>/login`` with the pod's service-account token."""
+
+    method = "kubernetes"
+
+    def check(self) -> None:
+        _require(self.settings.role, "VAULT_ROLE", self.method)
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``POST /v1/auth/<mount>/login``; the token file is re-read: kubelet rotates it."""
+        jwt = _read_file(self.settings.k8s_token_file, "VAULT_K8S_TOKEN_FILE")
+        response = client.auth.kubernetes.login(
+            role=self.settings.role, jwt=jwt.get_secret_value(), mount_point=self.mount
+        )
+        return LoginResult.from_auth(response["auth"])
+
+
+class JwtLogin(_Base):
+    """``POST /v1/auth/<mount>/login`` with ``VAULT_JWT`` or ``VAULT_JWT_FILE``."""
+
+    method = "jwt"
+
+    def check(self) -> None:
+        _require(self.settings.role, "VAULT_ROLE", self.method)
+        if self.settings.jwt is None and self.settings.jwt_file is None:
+            _secret_from(None, None, "VAULT_JWT", self.method)
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``POST /v1/auth/<mount>/login``."""
+        jwt = _secret_from(self.settings.jwt, self.settings.jwt_file, "VAULT_JWT", self.method)
+        response = client.auth.jwt.jwt_login(
+            role=self.settings.role, jwt=jwt.get_secret_value(), path=self.mount
+        )
+        return LoginResult.from_auth(response["auth"])
+
+
+class UserpassLogin(_Base):
+    """``POST /v1/auth/<mount>/login/<username>`` with ``VAULT_PASSWORD``."""
+
+    method = "userpass"
+
+    def check(self) -> None:
+        _require(self.settings.username, "VAULT_USERNAME", self.method)
+        _require(self.settings.password, "VAULT_PASSWORD", self.method)
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``POST /v1/auth/<mount>/login/<username>``."""
+        assert self.settings.password is not None  # noqa: S101 - guaranteed by check()
+        response = client.auth.userpass.login(
+            username=self.settings.username,
+            password=self.settings.password.get_secret_value(),
+            mount_point=self.mount,
+        )
+        return LoginResult.from_auth(response["auth"])
+
+
+_LOGINS: dict[str, type[_Base]] = {
+    cls.method: cls for cls in (TokenLogin, AppRoleLogin, KubernetesLogin, JwtLogin, UserpassLogin)
+}
+
+
+def make_login(settings: VaultSettings) -> Login:
+    """The login for ``settings.auth_method``, its required settings already checked.
+
+    Raises:
+        ConfigurationError: naming the missing variable.
+    """
+    login: Login = _LOGINS[settings.auth_method](settings)  # type: ignore[assignment]
+    return login
