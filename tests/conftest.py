@@ -3,4 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.openbao",
     "tests.fixtures.sandbox",
+    "tests.fixtures.prefect",
+    "tests.fixtures.postgres",
+    "tests.fixtures.stack",
 ]
