@@ -18,7 +18,6 @@ import pytest
 
 from tasks.destinations import Destination, Watermark, check_destination_url, open_destination
 from tasks.errors import ConfigurationError, DestinationError
-from tests.fixtures.postgres import postgres_url  # noqa: F401  (until conftest loads it)
 
 T0 = datetime(2025, 8, 14, 0, 50, 2, tzinfo=UTC)
 WM1 = Watermark("requests", T0, 2)
