@@ -97,6 +97,12 @@ class ProcessMakerSettings(BaseSettings):
     backoff: float = Field(0.5, ge=0, le=60, description="Backoff factor between retries, seconds.")
     page_size: int = Field(500, ge=1, le=1000, description="Records per page when listing.")
     max_concurrency: int = Field(4, ge=1, le=32, description="Pages fetched at once.")
+    sync_lag: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="A sync reads changes up to this many seconds ago; younger ones next run.",
+    )
     token_leeway: float = Field(
         300.0, ge=0, le=86400, description="Refresh a token this many seconds before it expires."
     )

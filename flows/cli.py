@@ -1,0 +1,240 @@
+"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync."""
+
+from __future__ import annotations
+
+import sys
+import webbrowser
+from typing import Annotated, Any
+
+from cyclopts import App, Parameter
+from rich.console import Console
+
+from tasks.errors import ProcessMakerPrefectError
+
+__all__ = ["app", "main"]
+
+app = App(
+    name="pm-prefect",
+    help="ProcessMaker 4 + Vault + Prefect: check, log in, sync, and try it on a sandbox.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command
+def doctor() -> int:
+    """Check configuration, Vault, the secret, the grant, a token and one API call.
+
+    Reads the same environment (VAULT_*, PROCESSMAKER_*) as the flows. Prints one line per
+    check; exits 0 when all pass, 1 at the first failure with its cause and fix.
+    """
+    from tasks.checks import run_checks
+
+    failed = False
+    for result in run_checks():
+        mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
+        # soft_wrap: a cause and its fix stay on one line even at 80 columns (CI, pipes).
+        console.print(f"{mark} {result.name:<13} {result.detail}", highlight=False, soft_wrap=True)
+        failed = failed or not result.ok
+    return 1 if failed else 0
+
+
+@app.command
+def login(
+    *,
+    port: int = 0,
+    paste: bool = False,
+    open_browser: Annotated[bool, Parameter(negative="--no-browser")] = True,
+    timeout: float = 300.0,
+) -> int:
+    """One-time authorization-code + PKCE login; stores a refresh token in Vault.
+
+    The Vault secret (PROCESSMAKER_SECRET) must already hold client_id and client_secret of
+    an Auth Client with the authorization-code grant whose redirect URI is
+    http://127.0.0.1:<port>/callback. Afterwards set PROCESSMAKER_AUTH=refresh_token (or
+    leave it unset) and scheduled runs refresh without a human.
+
+    Args:
+        port: Loopback port of the redirect listener (0 picks a free one; fix it to match
+            the client's registered redirect URI).
+        paste: Do not listen; paste the redirect URL (or its query) instead.
+        open_browser: Open the authorize URL in a browser.
+        timeout: Seconds to wait for the redirect.
+    """
+    from tasks.vault import get_vault
+
+    from tasks._token_endpoint import TokenEndpoint
+    from tasks._transport import check_transport, verify_option
+    from tasks.credentials import ProcessMakerCredentials
+    from tasks.login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
+    from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+
+    settings = load_settings(ProcessMakerSettings)
+    check_transport(settings.url, allow_insecure_http=settings.allow_insecure_http)
+    vault = get_vault(load_settings(VaultSettings))
+    credentials = ProcessMakerCredentials.from_mapping(vault.read(settings.secret).data)
+    credentials.require("client_credentials", settings.secret)  # client_id + client_secret
+    endpoint = TokenEndpoint(settings.url, verify=verify_option(settings), timeout=settings.timeout)
+    with CallbackListener(port=port) as listener:
+        flow = AuthorizationCodeLogin(
+            settings.url,
+            credentials.reveal("client_id", settings.secret),
+            credentials.client_secret,
+            listener.redirect_uri,
+            endpoint,
+        )
+        url = flow.authorize_url()
+        console.print(f"Open this URL and approve the client:\n\n  {url}\n", soft_wrap=True)
+        if paste:
+            callback = console.input("Paste the URL you were redirected to: ").strip()
+        else:
+            if open_browser:
+                webbrowser.open(url)
+            console.print(f"Waiting for the redirect on {listener.redirect_uri} ...")
+            callback = listener.wait(timeout)
+    token = flow.exchange(callback)
+    version = save_refresh_token(vault, settings.secret, token)
+    console.print(
+        f"[green]ok[/] refresh token stored in {settings.secret}"
+        + (f" (version {version})" if version else "")
+        + "; scheduled runs will use the refresh_token grant."
+    )
+    return 0
+
+
+@app.command
+def sandbox(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    records: int = 10_000,
+    seed: int = 1,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    pat: str | None = None,
+) -> int:
+    """Serve the ProcessMaker-compatible sandbox until Ctrl-C.
+
+    Args:
+        host: Address to bind (loopback by default).
+        port: Port to listen on.
+        records: Number of seeded requests (with their tasks, users, processes).
+        seed: Seed of the deterministic data.
+        client_id: Password-grant client id it accepts (default 1).
+        client_secret: Secret of that client (a fixed demo value by default).
+        username: Admin username it accepts (default admin).
+        password: Admin password it accepts.
+        pat: Personal access token it accepts for the admin.
+    """
+    from dataclasses import replace
+
+    from sandbox.server import serve
+
+    from sandbox.config import SandboxConfig
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "username": username,
+            "password": password,
+            "pat": pat,
+        }.items()
+        if value is not None
+    }
+    config = replace(SandboxConfig(), host=host, port=port, records=records, seed=seed, **overrides)
+    serve(config)
+    return 0
+
+
+@app.command
+def demo(*, records: int = 5_000, workdir: str = ".demo") -> int:
+    """The main job on a fresh machine: OpenBao and the sandbox on free ports, credentials
+    into Vault, a first sync into DuckDB, some changes, an incremental sync, a summary.
+
+    Args:
+        records: Requests seeded in the sandbox.
+        workdir: Where the DuckDB file goes.
+    """
+    from pathlib import Path
+
+    from flows.demo import run_demo
+
+    run_demo(records=records, workdir=Path(workdir), console=console)
+    return 0
+
+
+@app.command
+def sync(
+    *,
+    resources: str = "requests,tasks,users,processes,groups",
+    collections: str = "",
+    destination: str = "duckdb:///processmaker.duckdb",
+    full_refresh: bool = False,
+    connection: str | None = None,
+) -> int:
+    """Run the sync flow here, configured like ``doctor`` (VAULT_*, PROCESSMAKER_*).
+
+    Args:
+        resources: Comma-separated: requests, tasks, users, processes, groups.
+        collections: Comma-separated collection ids whose records to sync too.
+        destination: duckdb:///path.duckdb or postgresql://user@host/db.
+        full_refresh: Rebuild the resources from scratch.
+        connection: A ProcessMakerConnection block's name instead of the environment.
+    """
+    from rich.live import Live
+    from rich.table import Table
+
+    from flows.sync import sync as sync_flow
+    from tasks.sync import progress_listeners
+
+    counts: dict[str, int] = {}
+
+    def render() -> Table:
+        table = Table(title=f"Syncing into {destination}")
+        table.add_column("resource")
+        table.add_column("rows", justify="right")
+        for name, rows in counts.items():
+            table.add_row(name, f"{rows:,}")
+        return table
+
+    with Live(render(), console=console, refresh_per_second=4) as live:
+
+        def on_progress(resource: str, rows: int) -> None:
+            counts[resource] = rows
+            live.update(render())
+
+        progress_listeners.append(on_progress)
+        try:
+            result = sync_flow(
+                resources=[r.strip() for r in resources.split(",") if r.strip()],
+                collections=[int(c) for c in collections.split(",") if c.strip()],
+                destination=destination,
+                full_refresh=full_refresh,
+                connection=connection,
+            )
+        finally:
+            progress_listeners.remove(on_progress)
+        for row in result["resources"]:
+            counts[row["resource"]] = row["rows"]
+        live.update(render())
+    return 0
+
+
+def main() -> None:
+    """Entry point: run the CLI; our errors become one red line and exit status 1."""
+    try:
+        app()
+    except ProcessMakerPrefectError as exc:
+        err_console.print(f"[red]error[/] {type(exc).__name__}: {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Scheduled health check: the ``pm-prefect doctor`` checks as a flow that fails loudly."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+from tasks.blocks import resolve_settings
+from tasks.checks import run_checks
+from tasks.errors import ProcessMakerPrefectError
+
+__all__ = ["HealthcheckFailed", "healthcheck"]
+
+
+class HealthcheckFailed(ProcessMakerPrefectError):
+    """A check failed: credentials, Vault or ProcessMaker need attention."""
+
+
+@task(name="Run ProcessMaker checks", cache_policy=NO_CACHE)
+def run_processmaker_checks(connection: str | None) -> list[dict[str, Any]]:
+    """Configuration, Vault, secret, grant, token, API call; plain results, no secrets."""
+    settings, vault_settings = resolve_settings(connection)
+    return [result.__dict__.copy() for result in run_checks(settings, vault_settings)]
+
+
+@flow(
+    name="processmaker-healthcheck",
+    description="Vault, credentials, token and one API call; fails when any check fails.",
+)
+def healthcheck(
+    connection: Annotated[
+        str | None,
+        Field(
+            title="Connection block",
+            description="A ProcessMakerConnection block; unset: the environment.",
+        ),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Run the doctor checks; the flow run fails, naming the first failure, when one fails."""
+    results = run_processmaker_checks(connection)
+    lines = ["# ProcessMaker health", "", "| check | result | detail |", "|---|---|---|"]
+    for r in results:
+        detail = r["detail"].replace("|", "\\|")
+        lines.append(f"| {r['name']} | {'ok' if r['ok'] else 'FAIL'} | {detail} |")
+    create_markdown_artifact(key="processmaker-health", markdown="\n".join(lines))
+    failed = [r for r in results if not r["ok"]]
+    if failed:
+        raise HealthcheckFailed(f"{failed[0]['name']} check failed: {failed[0]['detail']}")
+    return results
