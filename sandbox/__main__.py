@@ -1,0 +1,29 @@
+"""``python -m sandbox --port 8080 --records 1000 --seed 1``: serve a ProcessMaker sandbox."""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.config import SandboxConfig
+from sandbox.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    defaults = SandboxConfig()
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--port", type=int, default=defaults.port, help="0 picks a free port")
+    parser.add_argument("--records", type=int, default=defaults.records, help="requests to seed")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--client-id", default=defaults.client_id)
+    parser.add_argument("--client-secret", default=defaults.client_secret)
+    parser.add_argument("--username", default=defaults.username)
+    parser.add_argument("--password", default=defaults.password)
+    parser.add_argument("--pat", default=defaults.pat, help="personal access token of user 1")
+    parser.add_argument("--database", default=None, help="SQLite file (default: temporary)")
+    args = parser.parse_args(argv)
+    serve(SandboxConfig(**vars(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Assemble the sandbox: store, stats, OAuth, faults and routes in one Starlette app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
+
+from sandbox.api import api_routes
+from sandbox.config import SandboxConfig
+from sandbox.control import control_routes
+from sandbox.faults import FaultMiddleware, Faults
+from sandbox.oauth import OAuthServer
+from sandbox.stats import Stats
+from sandbox.store import Store
+
+__all__ = ["SandboxState", "create_app"]
+
+
+@dataclass
+class SandboxState:
+    """Everything a handler needs, at ``app.state.sandbox``."""
+
+    config: SandboxConfig
+    store: Store
+    stats: Stats
+    oauth: OAuthServer
+    faults: Faults
+
+
+class _SandboxApp(Starlette):
+    """Starlette that keeps the server's own ``send`` in the scope.
+
+    A dropped-connection fault needs the server's transport; Starlette's error middleware wraps
+    ``send`` before user middleware sees it, so the original is kept here.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["sandbox.server_send"] = send
+        await super().__call__(scope, receive, send)
+
+
+def create_app(config: SandboxConfig) -> Starlette:
+    """Build the sandbox app: seed the data, then mount OAuth, /api/1.0 and /_sandbox routes.
+
+    OAuth's routes come first so its PAT routes (``/api/1.0/users/{id}/tokens``) win over the
+    API's catch-all. Call ``app.state.sandbox.store.close()`` when done (the server does).
+    """
+    stats = Stats()
+    oauth = OAuthServer(config, stats)
+    faults = Faults(config.seed)
+    routes = [*oauth.routes(), *control_routes(), *api_routes()]
+    app = _SandboxApp(
+        routes=routes,
+        middleware=[Middleware(FaultMiddleware, faults=faults, stats=stats, routes=routes)],
+    )
+    app.state.sandbox = SandboxState(config, Store(config), stats, oauth, faults)
+    return app
