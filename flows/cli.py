@@ -61,13 +61,12 @@ def login(
         open_browser: Open the authorize URL in a browser.
         timeout: Seconds to wait for the redirect.
     """
-    from tasks.vault import get_vault
-
     from tasks._token_endpoint import TokenEndpoint
     from tasks._transport import check_transport, verify_option
     from tasks.credentials import ProcessMakerCredentials
     from tasks.login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
     from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+    from tasks.vault import get_vault
 
     settings = load_settings(ProcessMakerSettings)
     check_transport(settings.url, allow_insecure_http=settings.allow_insecure_http)
@@ -130,9 +129,8 @@ def sandbox(
     """
     from dataclasses import replace
 
-    from sandbox.server import serve
-
     from sandbox.config import SandboxConfig
+    from sandbox.server import serve
 
     overrides: dict[str, Any] = {
         key: value

@@ -16,10 +16,10 @@ from typing import Any
 import requests
 from rich.console import Console
 from rich.table import Table
-from sandbox.server import SandboxServer
 
 from sandbox.config import SandboxConfig
 from sandbox.openbao import DevVault
+from sandbox.server import SandboxServer
 
 __all__ = ["run_demo"]
 
@@ -59,11 +59,10 @@ def run_demo(
     *, records: int = 5_000, workdir: Path = Path(".demo"), console: Console | None = None
 ) -> dict[str, Any]:
     """Run the whole demo and print its summary; returns the summary as plain data."""
-    from tasks.destinations import open_destination
-    from tasks.vault import reset_vault_sessions
-
     from flows.sync import sync
     from tasks.auth import reset_token_providers
+    from tasks.destinations import open_destination
+    from tasks.vault import reset_vault_sessions
 
     console = console or Console()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
-from tasks.destinations import check_destination_url
 
+from tasks.destinations import check_destination_url
 from tasks.sync import resource_for, sync_resource
 
 __all__ = ["DEFAULT_RESOURCES", "sync"]

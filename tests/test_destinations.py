@@ -229,7 +229,7 @@ def test_unknown_resource_is_a_configuration_error(dest: Destination) -> None:
 
 
 @pytest.mark.integration
-def test_checksum_is_equal_on_both_backends(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_checksum_is_equal_on_both_backends(postgres_url: str, tmp_path: Path) -> None:
     rows = [request(i, data={"n": i / 3, "s": "é"}) for i in range(1, 50)]
     sums = []
     for target, batch in ((f"duckdb:///{tmp_path / 'a.duckdb'}", rows), (postgres_url, rows[::-1])):
