@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -245,3 +248,42 @@ def test_spent_refresh_token_with_nothing_newer_says_run_login(pm_stack: PmStack
     )
     with pytest.raises(TokenRejectedError, match="pm-prefect login"):
         grant.obtain()
+
+
+REFRESH_IN_A_PROCESS = """
+from tasks.auth import BearerAuth, get_token_provider
+from tasks.processmaker import ProcessMakerClient
+from tasks.settings import ProcessMakerSettings
+
+provider = get_token_provider()
+with ProcessMakerClient.from_settings(ProcessMakerSettings(), BearerAuth(provider)) as client:
+    client.get_page("/users")
+print("ok", provider.grant_name)
+"""
+
+
+def test_concurrent_refresh_from_several_processes(pm_stack: PmStack) -> None:
+    """Three processes start at once with the same stored refresh token: all succeed, and
+    Vault ends with a working refresh token."""
+    pm_stack.put(**refresh_credentials(pm_stack))
+    env = {**os.environ, **pm_stack.env, "PROCESSMAKER_AUTH": "refresh_token"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", REFRESH_IN_A_PROCESS],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-2000:]
+        assert out.strip() == "ok refresh_token"
+    vault = get_vault()
+    vault.invalidate()
+    final = TokenProvider(
+        RefreshTokenGrant(vault, pm_stack.path, TokenEndpoint(pm_stack.sandbox.url))
+    )
+    assert final.token().refresh_token is not None

@@ -181,3 +181,21 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
     with duckdb.connect(str(destination), read_only=True) as con:
         (count,) = con.execute("select count(*) from users").fetchone() or (0,)
     assert count > 0
+
+
+def test_the_connection_block_type_registers(prefect_api: dict[str, str]) -> None:
+    _prefect(prefect_api, "block", "register", "-m", "tasks.blocks")
+    block_type = _api(prefect_api, "GET", "/block_types/slug/processmaker-connection")
+    assert isinstance(block_type, dict)
+    assert block_type["name"] == "ProcessMaker Connection"
+    schemas = _api(
+        prefect_api,
+        "POST",
+        "/block_schemas/filter",
+        {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+    )
+    assert isinstance(schemas, list)
+    fields = schemas[0]["fields"]["properties"]
+    assert {"url", "secret", "auth", "vault_addr", "vault_token"} <= set(fields)
+    formats = {option.get("format") for option in fields["vault_token"]["anyOf"]}
+    assert "password" in formats  # shown masked in the UI
