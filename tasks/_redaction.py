@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import SecretStr
 
-__all__ = ["redact", "redact_url"]
+__all__ = ["redact", "redact_secrets", "redact_url"]
 
 MASK = "**********"
 _QUERY = re.compile(r"\?[^\s'\"]*")
@@ -26,3 +27,33 @@ def redact(text: str, secrets: Iterable[SecretStr | str | None] = ()) -> str:
 def redact_url(url: str) -> str:
     """Drop the query string of ``url``: query parameters may carry codes or tokens."""
     return _QUERY.sub("", url)
+
+
+# Keys whose values are credentials wherever they appear in a ProcessMaker response, e.g.
+# the accessToken of POST /users/{id}/tokens or an environment variable's value.
+SECRET_KEYS = frozenset(
+    {
+        "accesstoken",
+        "access_token",
+        "refresh_token",
+        "refreshtoken",
+        "password",
+        "client_secret",
+        "secret",
+        "remember_token",
+        "personal_access_token",
+        "api_token",
+    }
+)
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of a JSON value with the values of credential-like keys masked, at any depth."""
+    if isinstance(value, dict):
+        return {
+            key: MASK if str(key).lower() in SECRET_KEYS and value[key] else redact_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value

@@ -21,7 +21,7 @@ from prefect.exceptions import MissingContextError
 
 from tasks._http import build_session, check_response, transport_error
 from tasks._pagination import KeysetPaginator, Page, PageNumberPaginator
-from tasks._redaction import redact_url
+from tasks._redaction import redact_secrets, redact_url
 from tasks._transport import verify_option
 from tasks.blocks import resolve_settings
 from tasks.errors import MalformedResponseError, retry_on_retriable
@@ -364,7 +364,9 @@ def call_processmaker_endpoint(
     ``connection`` names a ProcessMakerConnection block; unset, the environment is used.
     """
     with _open(connection) as client:
-        return client.request(method, path, params=params, json=json)
+        # A task result may be persisted: mask credentials a response can carry (the
+        # accessToken of POST /users/{id}/tokens, a password field, ...).
+        return redact_secrets(client.request(method, path, params=params, json=json))
 
 
 @task(
@@ -394,8 +396,8 @@ def list_processmaker_records(
             if len(rows) > max_records:
                 shown = redact_url(_api_path(path))
                 _logger().warning("GET %s: stopped at max_records=%d", shown, max_records)
-                return rows[:max_records]
-    return rows
+                return redact_secrets(rows[:max_records])  # type: ignore[no-any-return]
+    return redact_secrets(rows)  # type: ignore[no-any-return]
 
 
 @task(

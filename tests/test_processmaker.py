@@ -499,6 +499,15 @@ def test_call_endpoint_task_returns_plain_json() -> None:
 
 
 @pytest.mark.usefixtures("tasks_use_sandbox")
+def test_call_endpoint_task_masks_a_created_personal_access_token() -> None:
+    created = processmaker.call_processmaker_endpoint.fn(
+        "POST", "/users/1/tokens", json={"name": "made-by-a-flow"}
+    )
+    assert created["accessToken"] == "**********"  # a task result may be persisted
+    assert created["token"]["name"] == "made-by-a-flow"
+
+
+@pytest.mark.usefixtures("tasks_use_sandbox")
 def test_start_and_complete_tasks(client: ProcessMakerClient) -> None:
     process_id, event = _startable(client)
     started = processmaker.start_processmaker_request.fn(process_id, event, {"x": 1})

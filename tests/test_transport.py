@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tasks._redaction import redact, redact_url
+from tasks._redaction import redact, redact_secrets, redact_url
 from tasks._token_endpoint import Token, jwt_claims
 from tasks._transport import check_transport
 from tasks.errors import ConfigurationError
@@ -59,3 +59,18 @@ def test_redaction_masks_values_bearer_headers_and_queries() -> None:
     assert "hunter22" not in text
     assert "abc.def" not in text
     assert redact_url("https://pm/api/1.0/requests?pmql=secret") == "https://pm/api/1.0/requests"
+
+
+def test_credential_keys_are_masked_at_any_depth() -> None:
+    body = {
+        "accessToken": "eyJ.secret.jwt",
+        "token": {"id": "abc", "name": "ci", "refresh_token": "r-1"},
+        "data": [{"password": "hunter22", "value": 3}, {"password": None}],
+    }
+    masked = redact_secrets(body)
+    assert masked == {
+        "accessToken": "**********",
+        "token": {"id": "abc", "name": "ci", "refresh_token": "**********"},
+        "data": [{"password": "**********", "value": 3}, {"password": None}],
+    }
+    assert body["accessToken"] == "eyJ.secret.jwt"  # the input is left alone
