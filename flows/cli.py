@@ -63,7 +63,8 @@ def login(
     """
     from tasks._token_endpoint import TokenEndpoint
     from tasks._transport import check_transport, verify_option
-    from tasks.credentials import ProcessMakerCredentials
+    from tasks.credentials import ProcessMakerCredentials, choose_grant
+    from tasks.errors import ConfigurationError
     from tasks.login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
     from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
     from tasks.vault import get_vault
@@ -85,7 +86,15 @@ def login(
         url = flow.authorize_url()
         console.print(f"Open this URL and approve the client:\n\n  {url}\n", soft_wrap=True)
         if paste:
-            callback = console.input("Paste the URL you were redirected to: ").strip()
+            try:
+                callback = console.input("Paste the URL you were redirected to: ").strip()
+            except EOFError:
+                callback = ""
+            if not callback:
+                raise ConfigurationError(
+                    "No redirect URL was pasted: approve the client in the browser, then "
+                    "paste the whole URL it was redirected to"
+                )
         else:
             if open_browser:
                 webbrowser.open(url)
@@ -93,10 +102,19 @@ def login(
             callback = listener.wait(timeout)
     token = flow.exchange(callback)
     version = save_refresh_token(vault, settings.secret, token)
+    # What later runs will use: inference prefers a PAT or a password left in the secret.
+    stored = credentials.model_copy(update={"refresh_token": token.refresh_token})
+    grant = choose_grant(settings.auth, stored)
+    then = (
+        "scheduled runs will use the refresh_token grant."
+        if grant == "refresh_token"
+        else f"runs still use the {grant} grant: set PROCESSMAKER_AUTH=refresh_token to use it."
+    )
     console.print(
         f"[green]ok[/] refresh token stored in {settings.secret}"
         + (f" (version {version})" if version else "")
-        + "; scheduled runs will use the refresh_token grant."
+        + f"; {then}",
+        soft_wrap=True,
     )
     return 0
 

@@ -9,11 +9,16 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
 from tasks.destinations import check_destination_url
+from tasks.errors import ProcessMakerPrefectError
 from tasks.sync import resource_for, sync_resource
 
-__all__ = ["DEFAULT_RESOURCES", "sync"]
+__all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
 
 DEFAULT_RESOURCES = ["requests", "tasks", "users", "processes", "groups"]
+
+
+class SyncFailed(ProcessMakerPrefectError):
+    """Some resources failed (after their retries); the others were synced."""
 
 
 @flow(
@@ -55,6 +60,9 @@ def sync(
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
+    A resource that fails (after its task's retries) does not stop the others: the run
+    syncs them all, reports each, then fails naming the first failure.
+
     Example:
         ```python
         from flows.sync import sync
@@ -65,16 +73,33 @@ def sync(
     names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections or [])]
     for name in names:
         resource_for(name)  # fail fast on a typo, before anything is written
-    results = [sync_resource(name, destination, full_refresh, connection) for name in names]
+    results: list[dict[str, Any]] = []
+    failures: list[tuple[str, str]] = []
+    for name in names:
+        state = sync_resource(name, destination, full_refresh, connection, return_state=True)
+        try:
+            results.append(state.result())
+        except ProcessMakerPrefectError as exc:
+            failures.append((name, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # not ours, so not known to be redacted: its type only
+            failures.append((name, type(exc).__name__))
     create_markdown_artifact(
         key="processmaker-sync",
-        markdown=_report(results, destination),
+        markdown=_report(results, failures, destination),
         description="Rows, pages, watermark and time per resource",
     )
+    if failures:
+        name, error = failures[0]
+        raise SyncFailed(
+            f"{len(failures)} of {len(names)} resources failed (first: {name}: {error}); "
+            "the others were synced, see the artifact"
+        )
     return {"destination": destination, "resources": results}
 
 
-def _report(results: list[dict[str, Any]], destination: str) -> str:
+def _report(
+    results: list[dict[str, Any]], failures: list[tuple[str, str]], destination: str
+) -> str:
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
@@ -86,4 +111,9 @@ def _report(results: list[dict[str, Any]], destination: str) -> str:
             f"| {r['resource']} | {r['rows']} | {r['pages']} | {r['watermark'] or '-'} "
             f"| {r['seconds']:.2f} | {'yes' if r['full_refresh'] else 'no'} |"
         )
+    if failures:
+        lines += ["", "| failed resource | error |", "|---|---|"]
+        for name, error in failures:
+            cell = error.replace("|", "\\|")
+            lines.append(f"| {name} | {cell} |")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Protocol
 
@@ -135,7 +136,8 @@ class RefreshTokenGrant(_VaultBacked):
     ProcessMaker (Passport) revokes a refresh token when it is used and returns a new one,
     so the new one must be in Vault before the new access token is used, and two runs that
     refresh at once must not lose the newest. The server decides the race: the loser's
-    refresh is rejected, and it then finds the winner's token in Vault.
+    refresh is rejected, and it then finds the winner's token in Vault and tries again with
+    it. Each round has one winner, so ``attempts`` bounds how many runs may refresh at once.
     """
 
     name: GrantName = "refresh_token"
@@ -146,7 +148,7 @@ class RefreshTokenGrant(_VaultBacked):
         path: str,
         endpoint: TokenEndpoint,
         *,
-        attempts: int = 5,
+        attempts: int = 10,
         wait: float = 0.5,
     ) -> None:
         super().__init__(vault, path, endpoint)
@@ -203,7 +205,7 @@ class RefreshTokenGrant(_VaultBacked):
                 "refresh_token"
             ):
                 return secret, creds
-            time.sleep(self._wait)
+            time.sleep(self._wait * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
         return None
 
     def _store(self, secret: VaultSecret, creds: ProcessMakerCredentials, token: Token) -> None:

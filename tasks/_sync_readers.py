@@ -10,21 +10,24 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from tasks._pagination import KeysetCursor, KeysetPaginator, parse_time
 from tasks.destinations import Watermark
+from tasks.errors import MalformedResponseError
 from tasks.processmaker import ProcessMakerClient
 
-__all__ = ["KeysetReader", "Reader", "RecentFirstReader"]
+__all__ = ["IdScanReader", "KeysetReader", "Reader", "RecentFirstReader"]
 
 Rows = list[dict[str, Any]]
 # A cursor id above every real id: "everything at this timestamp is done".
 _END = 2**62
 T = TypeVar("T")
+# Items a slice may read ahead: bounds memory at max_concurrency x this many pages.
+_SLICE_DEPTH = 8
 
 
 class Reader(Protocol):
@@ -103,7 +106,10 @@ class KeysetReader:
     def _sliced(
         self, cursor: KeysetCursor, lowest: datetime, until: datetime, total: int
     ) -> Iterator[tuple[Rows, Watermark | None]]:
-        count = min(4 * self.max_concurrency, math.ceil(total / self.per_page))
+        # About four pages a slice, so that a slice (its pages plus their tie re-reads) fits
+        # its prefetch buffer and a worker is not parked on a full queue.
+        pages = math.ceil(total / self.per_page)
+        count = min(pages, max(4 * self.max_concurrency, math.ceil(pages / 4)))
         step = max((until - lowest) / count, timedelta(seconds=1))
         bounds = [(lowest - timedelta(seconds=1) + step * i).replace(microsecond=0) for i in
                   range(1, count)]  # fmt: skip
@@ -113,7 +119,7 @@ class KeysetReader:
             slices.append((cursor, upper))
             cursor = KeysetCursor(upper, _END)
         producers = [lambda c=c, u=u: self._window(c, u) for c, u in slices]
-        yield from ordered_prefetch(producers, self.max_concurrency)
+        yield from ordered_prefetch(producers, self.max_concurrency, depth=_SLICE_DEPTH)
 
 
 class RecentFirstReader:
@@ -160,30 +166,77 @@ class RecentFirstReader:
             yield pending or [], Watermark(self.table, newest[0], newest[1])
 
 
+class IdScanReader:
+    """For routes whose rows carry no update time (collection records, API-NOTES §4): every
+    run reads the whole list again, by id (``id > N``, ascending), and upserts it.
+
+    Keyset on id rather than page numbers, so a record deleted during the scan cannot shift
+    another past a page boundary. The watermark (``until`` and the highest id) only records
+    that a scan completed; it comes with the last page.
+    """
+
+    def __init__(
+        self, client: ProcessMakerClient, table: str, path: str, params: dict[str, Any], *,
+        per_page: int,
+    ) -> None:  # fmt: skip
+        self.client, self.table, self.path, self.params = client, table, path, params
+        self.per_page = per_page
+
+    def pages(
+        self, start: Watermark | None, until: datetime
+    ) -> Iterator[tuple[Rows, Watermark | None]]:
+        last = 0
+        while True:
+            query = {**self.params, "pmql": f"id > {last}", "order_by": "id",
+                     "order_direction": "asc", "page": 1, "per_page": self.per_page}  # fmt: skip
+            rows = self.client.get_page(self.path, query)["data"]
+            ids = [row.get("id") for row in rows]
+            if (
+                not all(isinstance(i, int) for i in ids)
+                or ids != sorted(set(ids))
+                or (ids and ids[0] <= last)
+            ):
+                raise MalformedResponseError(
+                    f"GET /api/1.0{self.path}: rows are not ids above {last} in order; "
+                    "check that the server filters by PMQL id"
+                )
+            final = len(rows) < self.per_page
+            if rows:
+                last = int(rows[-1]["id"])
+            yield rows, (Watermark(self.table, until, last) if final else None)
+            if final:
+                return
+
+
 def ordered_prefetch(
-    producers: list[Callable[[], Iterator[T]]], concurrency: int, depth: int = 2
+    producers: Sequence[Callable[[], Iterator[T]]], concurrency: int, depth: int = 2
 ) -> Iterator[T]:
     """Run each producer in a thread (``concurrency`` at a time, each buffering ``depth``
     items) and yield all items of producer 0, then 1, ... Memory stays bounded."""
     done = object()
     stop = threading.Event()
 
+    def put(out: queue.Queue[Any], item: Any) -> bool:
+        # Never block for good: once the consumer is gone nobody drains a full queue, and
+        # the pool's shutdown would wait on this thread forever.
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def pump(make: Callable[[], Iterator[T]], out: queue.Queue[Any]) -> None:
         if stop.is_set():
             return
         try:
             for item in make():
-                while not stop.is_set():
-                    try:
-                        out.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(out, item):
                     return
-            out.put(done)
+            put(out, done)
         except BaseException as exc:  # handed to the consumer, raised there
-            out.put(exc)
+            put(out, exc)
 
     queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in producers]
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="pm-slice") as pool:

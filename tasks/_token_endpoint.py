@@ -79,6 +79,14 @@ class Token:
     def expires_within(self, seconds: float) -> bool:
         return self.expires_at is not None and time.time() + seconds >= self.expires_at
 
+    def due_for_renewal(self, leeway: float) -> bool:
+        """Whether to renew now: within ``leeway`` of expiry, or past half the lifetime of a
+        token that lives less than twice the leeway (else every call would renew it)."""
+        if self.expires_at is None:
+            return False
+        lifetime = self.expires_at - self.obtained_at
+        return self.expires_within(min(leeway, lifetime / 2))
+
     def subject(self) -> str | None:
         """The JWT ``sub`` claim (ProcessMaker's user id), if the token is a JWT."""
         sub = jwt_claims(self.access_token.get_secret_value()).get("sub")

@@ -57,11 +57,11 @@ class TokenProvider:
     def token(self) -> Token:
         """The current token, obtained or renewed first if needed (single flight)."""
         current = self._token
-        if current is not None and not current.expires_within(self._leeway):
+        if current is not None and not current.due_for_renewal(self._leeway):
             return current
         with self._lock:
             current = self._token
-            if current is None or current.expires_within(self._leeway):
+            if current is None or current.due_for_renewal(self._leeway):
                 current = self._token = self.grant.obtain()
             return current
 

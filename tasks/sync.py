@@ -17,7 +17,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks._sync_readers import KeysetReader, Reader, RecentFirstReader
+from tasks._sync_readers import IdScanReader, KeysetReader, Reader, RecentFirstReader
 from tasks.blocks import resolve_settings
 from tasks.destinations import Destination, Watermark, open_destination
 from tasks.errors import ConfigurationError, retry_on_retriable
@@ -48,12 +48,15 @@ class Resource:
         params: Fixed query parameters (e.g. ``include=data``).
         pmql_field: PMQL name of the update time (``modified`` for requests and tasks), or
             None for routes that take no PMQL (read newest first instead).
+        full_scan: The rows carry no update time at all (collection records): read the
+            whole list by id on every run.
     """
 
     name: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     pmql_field: str | None = "modified"
+    full_scan: bool = False
 
 
 RESOURCES: dict[str, Resource] = {
@@ -73,7 +76,8 @@ def resource_for(name: str) -> Resource:
     prefix, _, ident = name.partition(":")
     if prefix == "collection" and ident.isdigit():
         path = f"/collections/{ident}/records"
-        return Resource(f"collection_{ident}_records", path, pmql_field="updated_at")
+        # A record is {"id", "collection_id", "data"}: no timestamps (API-NOTES §4).
+        return Resource(f"collection_{ident}_records", path, pmql_field=None, full_scan=True)
     raise ConfigurationError(
         f"Unknown resource {name!r}: use {', '.join(RESOURCES)} or collection:<id>"
     )
@@ -138,6 +142,10 @@ class ResourceSync:
 
     def _reader(self) -> Reader:
         spec = self.resource
+        if spec.full_scan:
+            return IdScanReader(
+                self.client, spec.name, spec.path, spec.params, per_page=self.per_page
+            )
         if spec.pmql_field is None:
             return RecentFirstReader(
                 self.client, spec.name, spec.path, spec.params, per_page=self.per_page

@@ -44,15 +44,28 @@ def test_concurrent_callers_share_one_grant() -> None:
 
 
 def test_token_is_renewed_once_within_the_leeway() -> None:
-    grant = CountingGrant(lifetime=30)
-    provider = TokenProvider(grant, leeway=60)  # every token is already "near expiry"
-    provider.token()
-    provider.token()
+    grant = CountingGrant(lifetime=3600, delay=0)
+    provider = TokenProvider(grant, leeway=60)
+    first = provider.token()
+    assert provider.token() is first
+    # an hour-long token with 30 s left: inside the leeway
+    object.__setattr__(first, "obtained_at", time.time() - 3570)
+    object.__setattr__(first, "expires_at", time.time() + 30)
+    second = provider.token()
+    assert second is not first
+    assert provider.token() is second
     assert grant.calls == 2
-    relaxed = TokenProvider(CountingGrant(lifetime=30), leeway=10)
-    relaxed.token()
-    relaxed.token()
-    assert relaxed.grant.calls == 1  # type: ignore[attr-defined]
+
+
+def test_a_token_shorter_than_the_leeway_is_renewed_at_half_its_life() -> None:
+    grant = CountingGrant(lifetime=120, delay=0)  # shorter than twice the 300 s leeway
+    provider = TokenProvider(grant, leeway=300)
+    first = provider.token()
+    assert provider.token() is first  # not renewed on every call
+    object.__setattr__(first, "obtained_at", time.time() - 61)  # past half its life
+    object.__setattr__(first, "expires_at", time.time() + 59)
+    assert provider.token() is not first
+    assert grant.calls == 2
 
 
 def test_many_threads_seeing_one_401_renew_once() -> None:

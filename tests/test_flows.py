@@ -1,0 +1,235 @@
+"""The Prefect flows on Prefect's embedded server, against OpenBao and the session sandbox."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import requests
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.logging.handlers import APILogWorker
+from prefect.states import State
+
+from flows.call_endpoint import call_endpoint
+from flows.healthcheck import HealthcheckFailed, healthcheck
+from flows.start_requests import RequestPayload, StartRequestsFailed, start_requests
+from flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
+from tasks.auth import reset_token_providers
+from tasks.errors import ConfigurationError
+from tests.fixtures.stack import PmStack
+from tests.test_sync import assert_equal_to_api
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_server")]
+
+LAG = 1
+
+
+@pytest.fixture
+def stack(pm_stack: PmStack, monkeypatch: pytest.MonkeyPatch) -> PmStack:
+    monkeypatch.setenv("PROCESSMAKER_SYNC_LAG", str(LAG))
+    monkeypatch.setenv("PROCESSMAKER_PAGE_SIZE", "200")
+    return pm_stack
+
+
+def api(stack: PmStack, path: str, **params: Any) -> Any:
+    """``GET /api/1.0{path}`` with the sandbox's PAT, outside the code under test."""
+    response = requests.get(
+        f"{stack.sandbox.url}/api/1.0{path}",
+        params=params,
+        headers={"Authorization": f"Bearer {stack.sandbox.config.pat}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def artifacts_of(state: State[Any]) -> dict[str, str]:
+    """The markdown artifacts of the flow run behind ``state``, by key."""
+    run_id = state.state_details.flow_run_id
+    assert isinstance(run_id, UUID)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    return {a.key: str(a.data) for a in found if a.key}
+
+
+def assert_no_secret_in_the_run(stack: PmStack, state: State[Any]) -> None:
+    """Neither the run's logs, parameters nor artifacts hold a credential value."""
+    APILogWorker.drain_all(timeout=5)
+    run_id = state.state_details.flow_run_id
+    assert isinstance(run_id, UUID)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    assert logs, "the run's logs reached the API"
+    text = "\n".join(
+        [*(log.message for log in logs), repr(run.parameters), *artifacts_of(state).values()]
+    )
+    for secret in stack.secret_values():
+        assert secret not in text
+
+
+# -- sync ----------------------------------------------------------------------------------
+
+
+def test_sync_flow_copies_every_resource_and_a_rerun_moves_nothing(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    database = tmp_path / "pm.duckdb"
+    time.sleep(LAG + 1)  # other tests may have just changed the shared sandbox
+    state = sync(destination=f"duckdb:///{database}", return_state=True)
+    assert state.is_completed()
+    result = state.result()
+    assert [r["resource"] for r in result["resources"]] == DEFAULT_RESOURCES
+    assert_equal_to_api(stack, database, DEFAULT_RESOURCES)
+    report = artifacts_of(state)["processmaker-sync"]
+    assert "| requests |" in report
+    assert stack.control.stats()["grants"] == {"password": 1}
+
+    assert_no_secret_in_the_run(stack, state)
+
+    stack.control.reset()
+    again = sync(destination=f"duckdb:///{database}")
+    assert [r["rows"] for r in again["resources"]] == [0] * len(DEFAULT_RESOURCES)
+    assert stack.control.stats()["requests_total"] == len(DEFAULT_RESOURCES)
+
+
+def test_sync_flow_full_refresh_rebuilds_and_equals(stack: PmStack, tmp_path: Path) -> None:
+    database = tmp_path / "pm.duckdb"
+    time.sleep(LAG + 1)
+    sync(resources=["groups", "processes"], destination=f"duckdb:///{database}")
+    result = sync(
+        resources=["groups", "processes"], destination=f"duckdb:///{database}", full_refresh=True
+    )
+    totals = {n: api(stack, f"/{n}", per_page=1)["meta"]["total"] for n in ("groups", "processes")}
+    assert {r["resource"]: r["rows"] for r in result["resources"]} == totals
+    assert all(r["full_refresh"] for r in result["resources"])
+    assert_equal_to_api(stack, database, ["groups", "processes"])
+
+
+def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    database = tmp_path / "pm.duckdb"
+    time.sleep(LAG + 1)
+    state = sync(
+        resources=["groups"], collections=[999], destination=f"duckdb:///{database}",
+        return_state=True,
+    )  # fmt: skip
+    assert state.is_failed()
+    with pytest.raises(
+        SyncFailed, match=r"1 of 2 resources failed \(first: collection:999: ProcessMakerNotFound"
+    ):
+        state.result()
+    assert_equal_to_api(stack, database, ["groups"])
+    assert (
+        "| collection:999 | ProcessMakerNotFoundError" in artifacts_of(state)["processmaker-sync"]
+    )
+
+
+def test_sync_flow_rejects_an_unknown_resource_before_writing(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    database = tmp_path / "pm.duckdb"
+    with pytest.raises(ConfigurationError, match="Unknown resource 'request'"):
+        sync(resources=["request"], destination=f"duckdb:///{database}")
+    assert not database.exists()
+    assert stack.control.stats()["requests_total"] == 0
+
+
+# -- start_requests ------------------------------------------------------------------------
+
+
+def _process_and_event(stack: PmStack) -> tuple[int, str]:
+    process = api(stack, "/processes/1", include="events")
+    return int(process["id"]), str(process["events"][0]["id"])
+
+
+def test_start_requests_starts_exactly_one_request_per_payload(stack: PmStack) -> None:
+    process_id, event = _process_and_event(stack)
+    before = api(stack, "/requests", per_page=1)["meta"]["total"]
+    payloads = [RequestPayload(label=f"p{i}", data={"amount": i}) for i in range(3)]
+    state = start_requests(process_id, event, payloads, return_state=True)
+    assert state.is_completed()
+    report = state.result()
+    assert api(stack, "/requests", per_page=1)["meta"]["total"] == before + 3
+    ids = [row["request_id"] for row in report]
+    assert [row["payload"] for row in report] == ["p0", "p1", "p2"]
+    assert len(set(ids)) == 3
+    for index, ident in enumerate(ids):
+        started = api(stack, f"/requests/{ident}", include="data")
+        assert started["process_id"] == process_id
+        assert started["data"]["amount"] == index
+    markdown = artifacts_of(state)["processmaker-start-requests"]
+    assert all(f"| {ident} |" in markdown for ident in ids)
+
+
+def test_start_requests_reports_a_failing_payload_and_fails_the_run(stack: PmStack) -> None:
+    process_id, _ = _process_and_event(stack)
+    before = api(stack, "/requests", per_page=1)["meta"]["total"]
+    payloads = [RequestPayload(label="bad event", data={"amount": 1})]
+    state = start_requests(process_id, "no_such_event", payloads, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(StartRequestsFailed, match=r"1 of 1 payloads .*bad event.*404"):
+        state.result()
+    assert api(stack, "/requests", per_page=1)["meta"]["total"] == before
+    markdown = artifacts_of(state)["processmaker-start-requests"]
+    assert "| bad event | - | ProcessMaker" in markdown
+    # Sent once: a refused start is reported, never retried.
+    assert stack.control.stats()["requests"]["POST /api/1.0/process_events/{process_id}"] == 1
+
+
+# -- call_endpoint -------------------------------------------------------------------------
+
+
+def test_call_endpoint_returns_the_body(stack: PmStack) -> None:
+    state = call_endpoint("/requests", query={"per_page": 3, "order_by": "id"}, return_state=True)
+    body = state.result()
+    assert body == api(stack, "/requests", per_page=3, order_by="id")
+    assert "3 rows on this page" in artifacts_of(state)["processmaker-call-endpoint"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "https://evil.example/api/1.0/requests",
+        "//evil.example/requests",
+        "/requests/../../oauth/token",
+        "/requests/%2e%2e/%2E%2E/oauth/token",
+        "requests",
+    ],
+)
+def test_call_endpoint_refuses_paths_outside_the_api(stack: PmStack, path: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"path must be a route under /api/1\.0"):
+        call_endpoint(path)
+    assert stack.control.stats()["requests_total"] == 0
+    assert stack.control.stats()["grants_total"] == 0
+
+
+# -- healthcheck ---------------------------------------------------------------------------
+
+
+def test_healthcheck_passes_every_check(stack: PmStack) -> None:
+    results = healthcheck()
+    assert [r["name"] for r in results if not r["ok"]] == []
+    assert {"token", "api"} <= {r["name"] for r in results}
+
+
+def test_healthcheck_fails_with_a_wrong_password_in_vault(stack: PmStack) -> None:
+    stack.put(**{**stack.password_credentials(), "password": "not-the-password"})
+    reset_token_providers()
+    state = healthcheck(return_state=True)
+    assert state.is_failed()
+    with pytest.raises(HealthcheckFailed, match=r"token check failed: .*"):
+        state.result()
+    assert "FAIL" in artifacts_of(state)["processmaker-health"]
