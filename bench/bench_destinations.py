@@ -1,24 +1,55 @@
-"""Benchmark: DuckDB row-by-row upserts vs the destination's Arrow batch upsert.
+"""Benchmark: destination writes, in rows per second.
 
-Run with ``python bench/bench_destinations.py [--rows 20000]``; prints both times and the ratio.
-Not a test: timings vary by machine, only the order of magnitude matters.
+* Arrow batch upsert (``write_batch``) vs row-by-row ``INSERT OR REPLACE`` into DuckDB. The
+  row-by-row side costs milliseconds a row, so it runs on a smaller N: the comparison is of
+  per-row cost, which does not depend on N for either side at these sizes.
+* ``write_batch`` per sync page (200 rows) vs one batch of every row: the fixed cost of a
+  call (a transaction, the watermark, an Arrow table).
+* DuckDB vs PostgreSQL, same rows, same ``write_batch``: only when PostgreSQL's server
+  binaries are installed (as ``tests/fixtures/postgres.py`` finds them); skipped otherwise.
+
+Run alone with ``python -m bench.bench_destinations [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
+import glob
+import importlib.util
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from bench._common import Comparison, median_of, print_comparisons
+from sandbox.openbao import free_port
 from tasks._schema import spec_for, to_batch
 from tasks.destinations import Watermark, open_destination
 
+NAME = "destinations"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PAGE = 200  # a sync's page size in the sync benchmark
+
+
+@dataclass(frozen=True)
+class Plan:
+    rows: int  # Arrow side
+    row_by_row: int  # the naive side, much slower per row
+    repeat: int
+
+
+def plan(quick: bool) -> Plan:
+    return Plan(5_000, 200, 1) if quick else Plan(20_000, 1_000, 3)
 
 
 def make_rows(count: int) -> list[dict[str, Any]]:
@@ -44,7 +75,10 @@ def make_rows(count: int) -> list[dict[str, Any]]:
 
 
 def row_by_row(path: Path, rows: list[dict[str, Any]]) -> float:
-    """One INSERT OR REPLACE per row in one transaction: the naive way."""
+    """One INSERT OR REPLACE per row in one transaction: the naive way.
+
+    The rows are converted to columns before the clock starts, so only the inserts count.
+    """
     spec = spec_for("requests")
     batch = to_batch(spec, rows, datetime.now(UTC))
     with open_destination(f"duckdb:///{path}") as dest:
@@ -62,26 +96,157 @@ def row_by_row(path: Path, rows: list[dict[str, Any]]) -> float:
     return elapsed
 
 
-def arrow_upsert(path: Path, rows: list[dict[str, Any]]) -> float:
-    """The destination's write_batch: one Arrow table, one INSERT OR REPLACE ... SELECT."""
-    with open_destination(f"duckdb:///{path}") as dest:
+def batched(url: str, rows: list[dict[str, Any]], size: int) -> float:
+    """``write_batch`` calls of ``size`` rows, each with its watermark, as a sync makes them.
+
+    Includes the conversion of rows to Arrow; excludes opening the database.
+    """
+    with open_destination(url) as dest:
         started = time.perf_counter()
-        dest.write_batch("requests", rows, Watermark("requests", T0, len(rows)))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            dest.write_batch("requests", chunk, Watermark("requests", T0, chunk[-1]["id"]))
         return time.perf_counter() - started
 
 
+def run(quick: bool = False) -> list[Comparison]:
+    sizes = plan(quick)
+    rows = make_rows(sizes.rows)
+    small = rows[: sizes.row_by_row]
+    with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
+        numbers = itertools.count(1)
+
+        def fresh() -> Path:  # a new DuckDB file for each repetition
+            return Path(tmp) / f"bench-{next(numbers)}.duckdb"
+
+        batched(f"duckdb:///{fresh()}", rows[:PAGE], PAGE)  # warm-up: the first connect is slow
+        naive = median_of(lambda: row_by_row(fresh(), small), sizes.repeat)
+        arrow = median_of(lambda: batched(f"duckdb:///{fresh()}", rows, len(rows)), sizes.repeat)
+        paged = median_of(lambda: batched(f"duckdb:///{fresh()}", rows, PAGE), sizes.repeat)
+    n, m = len(rows), len(small)
+    return [
+        Comparison(
+            NAME, "arrow_vs_rows", f"row-by-row INSERT ({m:,} rows)", m / naive,
+            f"Arrow write_batch ({n:,} rows)", n / arrow, "rows/s",
+            f"DuckDB; per row {naive / m * 1e6:,.0f} us vs {arrow / n * 1e6:,.1f} us "
+            "(Arrow side includes the row-to-Arrow conversion)",
+        ),
+        Comparison(
+            NAME, "one_batch_vs_pages", f"{n // PAGE} batches of {PAGE}", n / paged,
+            f"1 batch of {n:,}", n / arrow, "rows/s",
+            f"DuckDB; {paged / (n / PAGE) * 1e3:,.1f} ms per {PAGE}-row write_batch "
+            "(transaction + watermark each)",
+        ),
+        duckdb_vs_postgres(rows, arrow, sizes.repeat),
+    ]  # fmt: skip
+
+
+def duckdb_vs_postgres(rows: list[dict[str, Any]], duck: float, repeat: int) -> Comparison:
+    """The same ``write_batch`` into a throwaway PostgreSQL, one new database per repetition."""
+    n = len(rows)
+    why_not = postgres_missing()
+    if why_not:
+        return Comparison(
+            NAME, "duckdb_vs_postgres", f"DuckDB ({n:,} rows)", n / duck,
+            "PostgreSQL: skipped", float("nan"), "rows/s", f"skipped: {why_not}",
+        )  # fmt: skip
+    with postgres_server() as new_database:
+        batched(new_database(), rows[:PAGE], PAGE)  # warm-up
+        pg = median_of(lambda: batched(new_database(), rows, len(rows)), repeat)
+    return Comparison(
+        NAME, "duckdb_vs_postgres", f"DuckDB write_batch ({n:,} rows)", n / duck,
+        f"PostgreSQL write_batch ({n:,} rows)", n / pg, "rows/s",
+        "one batch each; PostgreSQL over loopback TCP, fsync=off, COPY into a temp table "
+        "then one INSERT ... ON CONFLICT",
+    )  # fmt: skip
+
+
+# -- a throwaway PostgreSQL, as tests/fixtures/postgres.py starts it (without pytest) ----------
+
+
+def _bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _version(initdb: str) -> int:
+    part = Path(initdb).parent.parent.name
+    return int(part) if part.isdigit() else 0
+
+
+def _run_as() -> list[str]:
+    """initdb refuses root: as root, run the server binaries as ``postgres``."""
+    if os.geteuid() != 0:
+        return []
+    return ["runuser", "-u", "postgres", "--"]
+
+
+def postgres_missing() -> str:
+    """Why PostgreSQL cannot be started here, or ``""`` when it can."""
+    if importlib.util.find_spec("psycopg") is None:
+        return "psycopg is not installed (pip install 'processmaker-prefect[postgres]')"
+    if _bindir() is None:
+        return "PostgreSQL server binaries not found (apt-get install postgresql)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and no 'postgres' user to own the cluster"
+        if shutil.which("runuser") is None:
+            return "running as root and runuser is missing"
+    return ""
+
+
+@contextmanager
+def postgres_server() -> Iterator[Callable[[], str]]:
+    """Start a cluster on a free loopback port; yield a function that creates a database."""
+    bindir, run_as = _bindir(), _run_as()
+    assert bindir is not None
+    root = Path(tempfile.mkdtemp(prefix="pm-bench-pg-"))
+    if run_as:
+        shutil.chown(root, "postgres", "postgres")
+    data, port = root / "data", free_port()
+    pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
+    options = f"-p {port} -k {root} -h 127.0.0.1 -F -c fsync=off"
+    created = 0
+
+    def new_database() -> str:
+        nonlocal created
+        created += 1
+        name = f"bench_{created}"
+        import psycopg  # the optional "postgres" extra: imported only when it is there
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres") as con:
+            con.autocommit = True
+            con.execute(f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@127.0.0.1:{port}/{name}"
+
+    try:
+        subprocess.run(
+            [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        subprocess.run(
+            [*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "start"],
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+        yield new_database
+    finally:
+        subprocess.run(
+            [*pg_ctl, "-m", "immediate", "-w", "stop"],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    args = parser.parse_args()
-    rows = make_rows(args.rows)
-    with tempfile.TemporaryDirectory() as tmp:
-        slow = row_by_row(Path(tmp) / "rows.duckdb", rows)
-        fast = arrow_upsert(Path(tmp) / "arrow.duckdb", rows)
-    print(f"rows:        {args.rows:,}")
-    print(f"row by row:  {slow:8.3f} s  ({args.rows / slow:,.0f} rows/s)")
-    print(f"arrow batch: {fast:8.3f} s  ({args.rows / fast:,.0f} rows/s, incl. conversion)")
-    print(f"ratio:       {slow / fast:,.0f}x")
+    import sys
+
+    print_comparisons("destinations", run(quick="--quick" in sys.argv[1:]))
 
 
 if __name__ == "__main__":
