@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from pydantic import Field
 
 from tasks.errors import ConfigurationError
 from tasks.processmaker import call_processmaker_endpoint
@@ -23,28 +22,24 @@ ARTIFACT_LIMIT = 20_000  # characters of the body shown; the rest is summarized
     description="Call one ProcessMaker API route (under /api/1.0) and keep the response.",
 )
 def call_endpoint(
-    path: Annotated[
-        str, Field(title="Path", description="Route under /api/1.0, e.g. /requests/42.")
-    ],
-    method: Annotated[
-        Literal["GET", "POST", "PUT", "PATCH", "DELETE"], Field(title="Method")
-    ] = "GET",
-    query: Annotated[
-        dict[str, Any] | None, Field(title="Query", description="Query parameters.")
-    ] = None,
-    body: Annotated[Any, Field(title="JSON body", description="For POST, PUT, PATCH.")] = None,
-    connection: Annotated[
-        str | None,
-        Field(
-            title="Connection block",
-            description="A ProcessMakerConnection block; unset: the environment.",
-        ),
-    ] = None,
+    path: str,
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET",
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+    connection: str | None = None,
 ) -> Any:
     """Call ``METHOD /api/1.0{path}`` and return the JSON body (None for 204).
 
     Only paths under the instance's /api/1.0 are accepted: the bearer token must never be
-    sent to another host.
+    sent to another host. Credentials in the response (e.g. a created token) are masked.
+
+    Args:
+        path: Route under /api/1.0, e.g. /requests/42.
+        method: HTTP method.
+        query: Query parameters, e.g. {"pmql": "status = \"ACTIVE\""}.
+        body: JSON body for POST, PUT and PATCH. Flow parameters are stored by Prefect:
+            never put a credential here.
+        connection: Name of a ProcessMakerConnection block; unset: the environment.
 
     Example:
         ```python

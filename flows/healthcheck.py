@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import Field
 
 from tasks.blocks import resolve_settings
 from tasks.checks import run_checks
@@ -31,16 +30,12 @@ def run_processmaker_checks(connection: str | None) -> list[dict[str, Any]]:
     name="processmaker-healthcheck",
     description="Vault, credentials, token and one API call; fails when any check fails.",
 )
-def healthcheck(
-    connection: Annotated[
-        str | None,
-        Field(
-            title="Connection block",
-            description="A ProcessMakerConnection block; unset: the environment.",
-        ),
-    ] = None,
-) -> list[dict[str, Any]]:
-    """Run the doctor checks; the flow run fails, naming the first failure, when one fails."""
+def healthcheck(connection: str | None = None) -> list[dict[str, Any]]:
+    """Run the doctor checks; the flow run fails, naming the first failure, when one fails.
+
+    Args:
+        connection: Name of a ProcessMakerConnection block; unset: the environment.
+    """
     results = run_processmaker_checks(connection)
     lines = ["# ProcessMaker health", "", "| check | result | detail |", "|---|---|---|"]
     for r in results:

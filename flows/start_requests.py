@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -36,28 +36,22 @@ class StartRequestsFailed(ProcessMakerPrefectError):
     description="Start requests of a ProcessMaker process, one per payload.",
 )
 def start_requests(
-    process_id: Annotated[
-        int, Field(title="Process id", description="ProcessMaker process id.", ge=1)
-    ],
-    event: Annotated[
-        str, Field(title="Start event", description="Start event element id, e.g. node_1.")
-    ] = "node_1",
-    payloads: Annotated[
-        list[RequestPayload] | None,
-        Field(title="Payloads", description="One request is started per payload."),
-    ] = None,
-    connection: Annotated[
-        str | None,
-        Field(
-            title="Connection block",
-            description="A ProcessMakerConnection block; unset: the environment.",
-        ),
-    ] = None,
+    process_id: int,
+    event: str = "node_1",
+    payloads: list[RequestPayload] | None = None,
+    connection: str | None = None,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
 
     A start is never retried after a timeout or a dropped connection (the request may exist
     already): such payloads are reported as "outcome unknown" to check in ProcessMaker.
+
+    Args:
+        process_id: The ProcessMaker process to start.
+        event: Element id of its start event, e.g. node_1.
+        payloads: One request is started per payload (its data goes to the start event);
+            unset: one request with no data.
+        connection: Name of a ProcessMakerConnection block; unset: the environment.
 
     Example:
         ```python

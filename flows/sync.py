@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
+from urllib.parse import urlsplit
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from pydantic import Field
 
-from tasks.destinations import check_destination_url
-from tasks.errors import ProcessMakerPrefectError
+from tasks.destinations import check_destination_url, redact_userinfo
+from tasks.errors import ConfigurationError, ProcessMakerPrefectError
 from tasks.sync import resource_for, sync_resource
 
 __all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
@@ -28,40 +28,24 @@ class SyncFailed(ProcessMakerPrefectError):
     log_prints=False,
 )
 def sync(
-    resources: Annotated[
-        list[str] | None,
-        Field(
-            title="Resources",
-            description="Any of " + ", ".join(DEFAULT_RESOURCES) + "; unset: all.",
-        ),
-    ] = None,
-    collections: Annotated[
-        list[int] | None,
-        Field(title="Collections", description="Ids of collections whose records to sync too."),
-    ] = None,
-    destination: Annotated[
-        str,
-        Field(
-            title="Destination",
-            description="duckdb:///path.duckdb or postgresql://user@host/db "
-            "(passwords via PGPASSWORD or .pgpass, never in the URL).",
-        ),
-    ] = "duckdb:///processmaker.duckdb",
-    full_refresh: Annotated[
-        bool, Field(title="Full refresh", description="Rebuild the resources from scratch.")
-    ] = False,
-    connection: Annotated[
-        str | None,
-        Field(
-            title="Connection block",
-            description="A ProcessMakerConnection block's name; unset: the environment.",
-        ),
-    ] = None,
+    resources: list[str] | None = None,
+    collections: list[int] | None = None,
+    destination: str = "duckdb:///processmaker.duckdb",
+    full_refresh: bool = False,
+    connection: str | None = None,
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
     A resource that fails (after its task's retries) does not stop the others: the run
     syncs them all, reports each, then fails naming the first failure.
+
+    Args:
+        resources: Any of requests, tasks, users, processes, groups; unset: all of them.
+        collections: Ids of ProcessMaker collections whose records to sync too.
+        destination: duckdb:///path.duckdb or postgresql://user@host/db (passwords in
+            PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored).
+        full_refresh: Rebuild the resources from scratch, swapped in atomically at the end.
+        connection: Name of a ProcessMakerConnection block; unset: the environment.
 
     Example:
         ```python
@@ -70,6 +54,7 @@ def sync(
         ```
     """
     check_destination_url(destination)
+    _refuse_credentials_in(destination)
     names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections or [])]
     for name in names:
         resource_for(name)  # fail fast on a typo, before anything is written
@@ -95,6 +80,16 @@ def sync(
             "the others were synced, see the artifact"
         )
     return {"destination": destination, "resources": results}
+
+
+def _refuse_credentials_in(destination: str) -> None:
+    """A flow parameter is stored in Prefect's database: a password must not be in it."""
+    parts = urlsplit(destination)
+    if parts.password or "password=" in parts.query.lower():
+        raise ConfigurationError(
+            f"The destination URL {redact_userinfo(destination)!r} holds a password, and flow "
+            "parameters are stored by Prefect: put it in PGPASSWORD or ~/.pgpass instead"
+        )
 
 
 def _report(

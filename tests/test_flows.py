@@ -233,3 +233,13 @@ def test_healthcheck_fails_with_a_wrong_password_in_vault(stack: PmStack) -> Non
     with pytest.raises(HealthcheckFailed, match=r"token check failed: .*"):
         state.result()
     assert "FAIL" in artifacts_of(state)["processmaker-health"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://etl:hunter22@db.example.com/pm", "postgresql://db/pm?password=hunter22"],
+)
+def test_a_password_in_the_destination_url_is_refused_before_anything_runs(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="PGPASSWORD") as caught:
+        sync.fn(destination=url)
+    assert "hunter22" not in str(caught.value)
