@@ -175,10 +175,13 @@ def demo(*, records: int = 5_000, workdir: str = ".demo") -> int:
         records: Requests seeded in the sandbox.
         workdir: Where the DuckDB file goes.
     """
+    import signal
     from pathlib import Path
 
     from flows.demo import run_demo
 
+    # SIGTERM unwinds like Ctrl-C, so the OpenBao and sandbox it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run_demo(records=records, workdir=Path(workdir), console=console)
     return 0
 
@@ -245,7 +248,9 @@ def main() -> None:
     try:
         app()
     except ProcessMakerPrefectError as exc:
-        err_console.print(f"[red]error[/] {type(exc).__name__}: {exc}", highlight=False)
+        err_console.print(
+            f"[red]error[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

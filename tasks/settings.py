@@ -40,6 +40,9 @@ class VaultSettings(BaseSettings):
     client_key: Path | None = Field(None, description="Key of the client certificate.")
     skip_verify: bool = Field(False, description="Skip TLS verification. Never in production.")
     timeout: float = Field(10.0, gt=0, le=300, description="Seconds per Vault HTTP call.")
+    max_retries: int = Field(
+        3, ge=0, le=20, description="Retries of a transient Vault failure (the CLI's name)."
+    )
 
     auth_method: VaultAuthMethod = Field("token", description="How to log in to Vault.")
     auth_mount: str | None = Field(

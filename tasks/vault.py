@@ -273,7 +273,7 @@ def get_vault(settings: VaultSettings | None = None) -> VaultSecrets:
     with _SESSIONS_LOCK:
         vault = _SESSIONS.get(settings)
         if vault is None:
-            vault = _SESSIONS[settings] = VaultSecrets(settings)
+            vault = _SESSIONS[settings] = VaultSecrets(settings, attempts=settings.max_retries + 1)
         return vault
 
 
