@@ -209,6 +209,16 @@ class TokenRegistry:
 
     # -- bulk ------------------------------------------------------------------------------
 
+    def issued(self) -> dict[str, list[str]]:
+        """Every access token (as the JWT handed out), refresh token and auth code issued so
+        far, revoked or not: what a leak scan must look for."""
+        with self.lock:
+            rows = list(self.access.values())
+            refresh = list(self.refresh)
+            codes = list(self.codes)
+        # RS256 (PKCS#1 v1.5) is deterministic: re-signing gives the very token handed out.
+        return {"access": [self._sign(row) for row in rows], "refresh": refresh, "codes": codes}
+
     def revoke_all(self) -> None:
         """Revoke every access token, PAT, refresh token and auth code issued so far."""
         with self.lock:

@@ -177,22 +177,17 @@ def _grant_password(url: str, config: SandboxConfig) -> dict[str, Any]:
 def _issued_tokens(server: SandboxServer) -> dict[str, str]:
     """Every access token (JWT) and refresh token the sandbox issued, by a non-secret name.
 
-    The registry keeps refresh tokens as keys but access tokens only as rows: their JWTs
-    are re-signed here (RS256 with PKCS#1 v1.5 is deterministic, so this is the very token
-    handed out). A ``GET /_sandbox/issued-tokens`` control route would make this public.
+    Read from the sandbox's token registry in this process (``TokenRegistry.issued``).
     """
-    registry = server.app.state.sandbox.oauth.registry
+    issued = server.app.state.sandbox.oauth.registry.issued()
     found: dict[str, str] = {}
-    with registry.lock:
-        rows = list(registry.access.values())
-        refresh = list(registry.refresh)
-        codes = list(registry.codes)
-    for row in rows:
-        jwt = registry._sign(row)
+    for jwt in issued["access"]:
         _, payload, signature = jwt.split(".")
-        found[f"access token {row.id[:8]} (JWT)"] = jwt
-        found[f"access token {row.id[:8]} (payload)"] = payload
-        found[f"access token {row.id[:8]} (signature)"] = signature
+        name = f"access token {signature[:6]}"
+        found[f"{name} (JWT)"] = jwt
+        found[f"{name} (payload)"] = payload
+        found[f"{name} (signature)"] = signature
+    refresh, codes = issued["refresh"], issued["codes"]
     for index, token in enumerate(refresh):
         found[f"refresh token #{index}"] = token
     for index, code in enumerate(codes):
