@@ -13,13 +13,8 @@ Run alone with ``python -m bench.bench_destinations [--quick]``.
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import itertools
-import os
-import pwd
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +27,7 @@ from typing import Any
 import duckdb
 
 from bench._common import Comparison, median_of, print_comparisons
-from sandbox.openbao import free_port
+from sandbox.postgres import DevPostgres
 from tasks._schema import spec_for, to_batch
 from tasks.destinations import Watermark, open_destination
 
@@ -161,86 +156,28 @@ def duckdb_vs_postgres(rows: list[dict[str, Any]], duck: float, repeat: int) -> 
     )  # fmt: skip
 
 
-# -- a throwaway PostgreSQL, as tests/fixtures/postgres.py starts it (without pytest) ----------
-
-
-def _bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version)
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def _version(initdb: str) -> int:
-    part = Path(initdb).parent.parent.name
-    return int(part) if part.isdigit() else 0
-
-
-def _run_as() -> list[str]:
-    """initdb refuses root: as root, run the server binaries as ``postgres``."""
-    if os.geteuid() != 0:
-        return []
-    return ["runuser", "-u", "postgres", "--"]
-
-
 def postgres_missing() -> str:
-    """Why PostgreSQL cannot be started here, or ``""`` when it can."""
+    """Why PostgreSQL cannot be benchmarked here, or ``""`` when it can."""
     if importlib.util.find_spec("psycopg") is None:
         return "psycopg is not installed (pip install 'processmaker-prefect[postgres]')"
-    if _bindir() is None:
-        return "PostgreSQL server binaries not found (apt-get install postgresql)"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "running as root and no 'postgres' user to own the cluster"
-        if shutil.which("runuser") is None:
-            return "running as root and runuser is missing"
-    return ""
+    return DevPostgres.missing()
 
 
 @contextmanager
 def postgres_server() -> Iterator[Callable[[], str]]:
     """Start a cluster on a free loopback port; yield a function that creates a database."""
-    bindir, run_as = _bindir(), _run_as()
-    assert bindir is not None
-    root = Path(tempfile.mkdtemp(prefix="pm-bench-pg-"))
-    if run_as:
-        shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", free_port()
-    pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
-    options = f"-p {port} -k {root} -h 127.0.0.1 -F -c fsync=off"
-    created = 0
+    import psycopg  # the optional "postgres" extra: imported only when it is there
 
-    def new_database() -> str:
-        nonlocal created
-        created += 1
-        name = f"bench_{created}"
-        import psycopg  # the optional "postgres" extra: imported only when it is there
+    created = itertools.count(1)
+    with DevPostgres() as server:
 
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres") as con:
-            con.autocommit = True
-            con.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://postgres@127.0.0.1:{port}/{name}"
+        def new_database() -> str:
+            name = f"bench_{next(created)}"
+            with psycopg.connect(server.url, autocommit=True) as con:
+                con.execute(f"CREATE DATABASE {name}")
+            return server.database_url(name)
 
-    try:
-        subprocess.run(
-            [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        subprocess.run(
-            [*pg_ctl, "-l", str(root / "server.log"), "-o", options, "-w", "start"],
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
         yield new_database
-    finally:
-        subprocess.run(
-            [*pg_ctl, "-m", "immediate", "-w", "stop"],
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:

@@ -36,7 +36,18 @@ class Reader(Protocol):
     ) -> Iterator[tuple[Rows, Watermark | None]]: ...
 
 
-class KeysetReader:
+class _ListReader:
+    """What every reader holds: the client, the table, the list route and its page size."""
+
+    def __init__(
+        self, client: ProcessMakerClient, table: str, path: str, params: dict[str, Any], *,
+        per_page: int,
+    ) -> None:  # fmt: skip
+        self.client, self.table, self.path, self.params = client, table, path, params
+        self.per_page = per_page
+
+
+class KeysetReader(_ListReader):
     """For routes with PMQL (requests, tasks, collection records): a keyset window on
     ``(updated_at, id)`` after the watermark and up to ``until``, oldest first; each page
     carries the exact watermark that covers it.
@@ -56,9 +67,8 @@ class KeysetReader:
         per_page: int,
         max_concurrency: int = 1,
     ) -> None:
-        self.client, self.table, self.path, self.params = client, table, path, params
+        super().__init__(client, table, path, params, per_page=per_page)
         self.pmql_field = pmql_field
-        self.per_page = per_page
         self.max_concurrency = max_concurrency
 
     def _paginator(self, cursor: KeysetCursor, until: datetime) -> KeysetPaginator:
@@ -122,7 +132,7 @@ class KeysetReader:
         yield from ordered_prefetch(producers, self.max_concurrency, depth=_SLICE_DEPTH)
 
 
-class RecentFirstReader:
+class RecentFirstReader(_ListReader):
     """For routes without PMQL (users, groups, processes): newest first by ``updated_at``,
     page by page, until a page reaches the watermark's time.
 
@@ -132,13 +142,6 @@ class RecentFirstReader:
     front, so offset paging may show a row twice but never skips one. The new watermark
     comes with the last page only: a crash midway rereads from the old one.
     """
-
-    def __init__(
-        self, client: ProcessMakerClient, table: str, path: str, params: dict[str, Any], *,
-        per_page: int,
-    ) -> None:  # fmt: skip
-        self.client, self.table, self.path, self.params = client, table, path, params
-        self.per_page = per_page
 
     def pages(
         self, start: Watermark | None, until: datetime
@@ -166,7 +169,7 @@ class RecentFirstReader:
             yield pending or [], Watermark(self.table, newest[0], newest[1])
 
 
-class IdScanReader:
+class IdScanReader(_ListReader):
     """For routes whose rows carry no update time (collection records, API-NOTES §4): every
     run reads the whole list again, by id (``id > N``, ascending), and upserts it.
 
@@ -174,13 +177,6 @@ class IdScanReader:
     another past a page boundary. The watermark (``until`` and the highest id) only records
     that a scan completed; it comes with the last page.
     """
-
-    def __init__(
-        self, client: ProcessMakerClient, table: str, path: str, params: dict[str, Any], *,
-        per_page: int,
-    ) -> None:  # fmt: skip
-        self.client, self.table, self.path, self.params = client, table, path, params
-        self.per_page = per_page
 
     def pages(
         self, start: Watermark | None, until: datetime

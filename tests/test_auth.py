@@ -18,6 +18,7 @@ from tasks.auth import BearerAuth, TokenProvider, get_token_provider
 from tasks.errors import (
     ConfigurationError,
     ProcessMakerAuthError,
+    TokenEndpointUnavailableError,
     TokenRejectedError,
     VaultKeyMissingError,
 )
@@ -289,3 +290,19 @@ def test_concurrent_refresh_from_several_processes(pm_stack: PmStack) -> None:
         RefreshTokenGrant(vault, pm_stack.path, TokenEndpoint(pm_stack.sandbox.url))
     )
     assert final.token().refresh_token is not None
+
+
+def test_a_failing_token_endpoint_is_retried_with_backoff(pm_stack: PmStack) -> None:
+    pm_stack.control.set_faults(token_fail_next=2, fail_status=503)
+    token = get_token_provider().token()
+    assert token.subject() == "1"
+    assert pm_stack.control.stats()["grants"] == {"password": 1}
+
+
+def test_a_token_endpoint_that_keeps_failing_is_one_clear_line(
+    pm_stack: PmStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROCESSMAKER_RETRIES", "1")
+    pm_stack.control.set_faults(token_fail_next=5, fail_status=503)
+    with pytest.raises(TokenEndpointUnavailableError, match=r"-> 503 .*try again later"):
+        get_token_provider().token()

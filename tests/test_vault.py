@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 from pydantic import SecretStr
 
@@ -23,7 +20,6 @@ from tasks.vault import (
     VaultSecrets,
     get_vault,
     read_vault_secret,
-    reset_vault_sessions,
     write_secret,
 )
 from tests.fixtures.openbao import PM_POLICY, OpenBao
@@ -39,13 +35,8 @@ CREDENTIALS = {
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith(("VAULT_", "BAO_")):
-            monkeypatch.delenv(name)
-    reset_vault_sessions()
-    yield
-    reset_vault_sessions()
+def _clean_env(no_vault_env: None) -> None:
+    """Each test starts with no VAULT_* and no Vault session (see tests/fixtures/openbao.py)."""
 
 
 def vault(openbao: OpenBao, token: str | None = None, **kwargs: object) -> VaultSecrets:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import os
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from pydantic import SecretStr
 
 from tasks.errors import ConfigurationError, VaultAuthError
 from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets, get_vault, reset_vault_sessions
+from tasks.vault import VaultSecrets, get_vault
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 
 pytestmark = pytest.mark.integration
@@ -38,13 +37,8 @@ DATA = {"client_id": "pm-client", "client_secret": "cs-5e4d3c2b1a"}
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith(("VAULT_", "BAO_")):
-            monkeypatch.delenv(name)
-    reset_vault_sessions()
-    yield
-    reset_vault_sessions()
+def _clean_env(no_vault_env: None) -> None:
+    """Each test starts with no VAULT_* and no Vault session (see tests/fixtures/openbao.py)."""
 
 
 @pytest.fixture(scope="module")
