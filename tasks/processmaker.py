@@ -9,6 +9,7 @@ token once on a 401; whatever 401 is left is final here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from functools import partial
 from types import TracebackType
@@ -54,6 +55,8 @@ class ProcessMakerClient:
         verify: TLS verification: True, False, or a CA bundle path.
         pool_size: Pooled connections; at least the number of threads sharing the client.
         user_agent: ``User-Agent`` header.
+        session: A session to share (see :func:`open_client`); the client then leaves it
+            open on ``close()``. Default: a session of its own, built from the above.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class ProcessMakerClient:
         verify: bool | str = True,
         pool_size: int = 8,
         user_agent: str = DEFAULT_USER_AGENT,
+        session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
@@ -75,7 +79,8 @@ class ProcessMakerClient:
             self.timeout = timeout
         else:
             self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
-        self._session = build_session(
+        self._owns_session = session is None
+        self._session = session or build_session(
             retries=retries,
             backoff=backoff,
             pool_size=pool_size,
@@ -85,7 +90,11 @@ class ProcessMakerClient:
 
     @classmethod
     def from_settings(
-        cls, settings: ProcessMakerSettings, auth: requests.auth.AuthBase
+        cls,
+        settings: ProcessMakerSettings,
+        auth: requests.auth.AuthBase,
+        *,
+        session: requests.Session | None = None,
     ) -> ProcessMakerClient:
         """A client configured by ``PROCESSMAKER_*`` settings, pooled for their concurrency."""
         return cls(
@@ -95,11 +104,14 @@ class ProcessMakerClient:
             retries=settings.retries,
             backoff=settings.backoff,
             verify=verify_option(settings),
-            pool_size=max(8, settings.max_concurrency + 2),
+            pool_size=_pool_size(settings),
+            session=session,
         )
 
     def close(self) -> None:
-        self._session.close()
+        """Close the session, unless it is shared."""
+        if self._owns_session:
+            self._session.close()
 
     def __enter__(self) -> ProcessMakerClient:
         return self
@@ -316,15 +328,42 @@ def _expect_dict(body: Any, method: str, path: str) -> dict[str, Any]:
 # RetriableError (429/5xx/unreachable); a POST whose outcome is unknown is never retried.
 
 
+def _pool_size(settings: ProcessMakerSettings) -> int:
+    return max(8, settings.max_concurrency + 2)
+
+
+_sessions: dict[ProcessMakerSettings, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _process_session(settings: ProcessMakerSettings) -> requests.Session:
+    """The pooled session this process uses for ``settings``: every task run in the process
+    reuses its connections instead of opening new ones."""
+    with _sessions_lock:
+        session = _sessions.get(settings)
+        if session is None:
+            session = _sessions[settings] = build_session(
+                retries=settings.retries,
+                backoff=settings.backoff,
+                pool_size=_pool_size(settings),
+                verify=verify_option(settings),
+                user_agent=DEFAULT_USER_AGENT,
+            )
+        return session
+
+
 def open_client(
     settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
 ) -> ProcessMakerClient:
-    """A client for ``settings`` (default: the environment), authenticated by its provider."""
+    """A client for ``settings`` (default: the environment), authenticated by its provider,
+    on the process's pooled session for those settings."""
     from tasks.auth import BearerAuth, get_token_provider  # Vault-bound: imported on use
 
     settings = settings or load_settings(ProcessMakerSettings)
     provider = get_token_provider(settings, vault_settings)
-    return ProcessMakerClient.from_settings(settings, BearerAuth(provider))
+    return ProcessMakerClient.from_settings(
+        settings, BearerAuth(provider), session=_process_session(settings)
+    )
 
 
 def _open(connection: str | None) -> ProcessMakerClient:

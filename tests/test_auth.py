@@ -306,3 +306,15 @@ def test_a_token_endpoint_that_keeps_failing_is_one_clear_line(
     pm_stack.control.set_faults(token_fail_next=5, fail_status=503)
     with pytest.raises(TokenEndpointUnavailableError, match=r"-> 503 .*try again later"):
         get_token_provider().token()
+
+
+def test_clients_opened_in_one_process_share_one_pooled_session(pm_stack: PmStack) -> None:
+    from tasks.processmaker import open_client
+
+    with open_client() as first:
+        first.get_page("/groups")
+    with open_client() as second:
+        # The first client's close left the shared session, and its pool, open.
+        assert second._session is first._session
+        second.get_page("/groups")
+    assert pm_stack.control.stats()["grants_total"] == 1
