@@ -248,6 +248,7 @@ def main() -> None:
     try:
         app()
     except ProcessMakerPrefectError as exc:
+        console.line()  # a live table (sync) may have left stdout mid-line
         err_console.print(
             f"[red]error[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True
         )

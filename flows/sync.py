@@ -8,13 +8,22 @@ from urllib.parse import urlsplit
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.blocks import resolve_settings
 from tasks.destinations import check_destination_url, redact_userinfo
-from tasks.errors import ConfigurationError, ProcessMakerPrefectError
+from tasks.errors import (
+    ConfigurationError,
+    ProcessMakerAuthError,
+    ProcessMakerPrefectError,
+    TokenError,
+    VaultError,
+)
 from tasks.sync import resource_for, sync_resource
 
 __all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
 
 DEFAULT_RESOURCES = ["requests", "tasks", "users", "processes", "groups"]
+# Failures of Vault, credentials or configuration are not about one resource: stop there.
+_RUN_WIDE = (ConfigurationError, VaultError, TokenError, ProcessMakerAuthError)
 
 
 class SyncFailed(ProcessMakerPrefectError):
@@ -58,6 +67,7 @@ def sync(
     names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections or [])]
     for name in names:
         resource_for(name)  # fail fast on a typo, before anything is written
+    resolve_settings(connection)  # and on missing settings, before any task runs
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, str]] = []
     for name in names:
@@ -66,6 +76,8 @@ def sync(
             results.append(state.result())
         except ProcessMakerPrefectError as exc:
             failures.append((name, f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, _RUN_WIDE):  # every later resource would fail the same way
+                break
         except Exception as exc:  # not ours, so not known to be redacted: its type only
             failures.append((name, type(exc).__name__))
     create_markdown_artifact(
@@ -77,7 +89,8 @@ def sync(
         name, error = failures[0]
         raise SyncFailed(
             f"{len(failures)} of {len(names)} resources failed (first: {name}: {error}); "
-            "the others were synced, see the artifact"
+            f"{len(results)} synced, {len(names) - len(results) - len(failures)} not tried; "
+            "see the artifact"
         )
     return {"destination": destination, "resources": results}
 

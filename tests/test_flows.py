@@ -137,6 +137,29 @@ def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
     )
 
 
+def test_a_credential_failure_stops_the_run_at_the_first_resource(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    stack.put(**{**stack.password_credentials(), "password": "wrong-password-value"})
+    state = sync(destination=f"duckdb:///{tmp_path / 'pm.duckdb'}", return_state=True)
+    with pytest.raises(
+        SyncFailed,
+        match=r"^1 of 5 resources failed \(first: requests: TokenRejectedError: .*invalid_grant"
+        r".*; 0 synced, 4 not tried; see the artifact$",
+    ):
+        state.result()
+    assert stack.control.stats()["requests_total"] == 0  # no API call for the other four
+
+
+def test_missing_settings_fail_the_run_before_any_task(
+    stack: PmStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROCESSMAKER_SECRET")
+    with pytest.raises(ConfigurationError, match="PROCESSMAKER_SECRET is required"):
+        sync(destination=f"duckdb:///{tmp_path / 'pm.duckdb'}")
+    assert not (tmp_path / "pm.duckdb").exists()
+
+
 def test_sync_flow_rejects_an_unknown_resource_before_writing(
     stack: PmStack, tmp_path: Path
 ) -> None:
