@@ -48,6 +48,7 @@ from tasks.errors import (
 )
 
 __all__ = [
+    "DEFAULT_USER_AGENT",
     "IDEMPOTENT_METHODS",
     "REFUSED_STATUSES",
     "ApiRetry",
@@ -56,6 +57,7 @@ __all__ = [
     "transport_error",
 ]
 
+DEFAULT_USER_AGENT = "processmaker-prefect/0.1 (+requests)"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Statuses meaning "not executed, try later": safe to resend even a POST.
 REFUSED_STATUSES = frozenset({429, 503})

@@ -12,8 +12,8 @@ import requests
 from oauthlib.oauth2 import Client, OAuth2Error
 from pydantic import SecretStr
 
+from tasks._http import DEFAULT_USER_AGENT, build_session
 from tasks._redaction import redact
-from tasks._transport import mount_retries
 from tasks.errors import TokenEndpointUnavailableError, TokenRejectedError
 
 __all__ = ["Token", "TokenEndpoint", "jwt_claims"]
@@ -100,7 +100,7 @@ class TokenEndpoint:
         base_url: ProcessMaker's base URL (without ``/api/1.0``).
         verify: requests' ``verify``.
         timeout: Seconds per attempt.
-        retries: Retries of connection failures, 429 and 5xx (Retry-After honoured).
+        retries: Retries of connection failures, 429 and 503 (Retry-After honoured).
         backoff: Backoff factor between retries.
     """
 
@@ -114,18 +114,13 @@ class TokenEndpoint:
         backoff: float = 0.5,
     ) -> None:
         self.url = base_url.rstrip("/") + "/oauth/token"
-        self._session = requests.Session()
-        self._session.verify = verify
-        # A token POST refused with 429/503 was not processed, so resending is safe. A read
-        # timeout is not retried: a rotated refresh token may already have been spent.
-        mount_retries(
-            self._session,
-            retries=retries,
-            backoff=backoff,
-            statuses=(429, 500, 502, 503, 504),
-            methods=("POST",),
-            retry_reads=False,
-        )
+        # The API client's retry policy, as for any POST: connection failures and 429/503
+        # (refused, so not processed) are retried; a lost answer or a 500/502/504 is not,
+        # since a rotated refresh token may already have been spent.
+        self._session = build_session(
+            retries=retries, backoff=backoff, pool_size=2, verify=verify,
+            user_agent=DEFAULT_USER_AGENT,
+        )  # fmt: skip
         self._timeout = timeout
 
     def close(self) -> None:

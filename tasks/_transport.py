@@ -1,19 +1,14 @@
-"""Transport policy shared by the token endpoint and the API client: TLS, plain HTTP, retries."""
+"""Transport policy shared by the token endpoint and the API client: TLS and plain HTTP."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
 from urllib.parse import urlsplit
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from tasks.errors import ConfigurationError
 from tasks.settings import ProcessMakerSettings
 
-__all__ = ["check_transport", "mount_retries", "verify_option"]
+__all__ = ["check_transport", "verify_option"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -51,40 +46,3 @@ def verify_option(settings: ProcessMakerSettings) -> bool | str:
     if not settings.verify_tls:
         return False
     return str(settings.ca_bundle) if settings.ca_bundle else True
-
-
-def mount_retries(
-    session: requests.Session,
-    *,
-    retries: int,
-    backoff: float,
-    statuses: Collection[int],
-    methods: Collection[str],
-    retry_reads: bool = True,
-    pool_size: int = 10,
-) -> None:
-    """Mount an adapter whose urllib3 ``Retry`` backs off with jitter and honours Retry-After.
-
-    Connection failures (nothing was sent) are always retried; status retries only for
-    ``methods``, and read failures (the request may have been processed) only for ``methods``
-    and only when ``retry_reads``. After the last retry the final response is returned, not
-    raised, so the caller's single validation point names the status.
-    """
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries if retry_reads else 0,
-        status=retries,
-        other=0,
-        allowed_methods=frozenset(m.upper() for m in methods),
-        status_forcelist=frozenset(statuses),
-        backoff_factor=backoff,
-        backoff_max=30.0,
-        backoff_jitter=backoff / 2,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-    )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)

@@ -20,7 +20,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from tasks._http import build_session, check_response, transport_error
+from tasks._http import DEFAULT_USER_AGENT, build_session, check_response, transport_error
 from tasks._pagination import KeysetPaginator, Page, PageNumberPaginator
 from tasks._redaction import redact_secrets, redact_url
 from tasks._transport import verify_option
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 API_PREFIX = "/api/1.0"
-DEFAULT_USER_AGENT = "processmaker-prefect/0.1 (+requests)"
 CONNECT_TIMEOUT = 10.0  # a TCP/TLS handshake that takes longer will not succeed
 
 
