@@ -28,8 +28,9 @@ import duckdb
 
 from bench._common import Comparison, median_of, print_comparisons
 from sandbox.postgres import DevPostgres
-from tasks._schema import spec_for, to_batch
+from tasks.catalogue import spec_for
 from tasks.destinations import Watermark, open_destination
+from tasks.destinations.batch import to_batch
 
 NAME = "destinations"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -29,9 +29,10 @@ from bench._common import (
     timed,
 )
 from sandbox.config import SandboxConfig
+from tasks.api import ProcessMakerClient
+from tasks.catalogue import RESOURCES
 from tasks.destinations import open_destination
-from tasks.processmaker import ProcessMakerClient
-from tasks.sync import RESOURCES, ResourceSync
+from tasks.sync import ResourceSync
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "sync"

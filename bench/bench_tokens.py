@@ -27,11 +27,11 @@ from pydantic import SecretStr
 from bench._common import Comparison, median_seconds, print_comparisons, sandbox_process
 from sandbox.config import SandboxConfig
 from sandbox.openbao import DevVault
-from tasks._grants import Grant, PasswordGrant
-from tasks._token_endpoint import TokenEndpoint
+from tasks.api import ProcessMakerClient
 from tasks.auth import BearerAuth, TokenProvider
+from tasks.auth.grants import Grant, PasswordGrant
+from tasks.auth.token_endpoint import TokenEndpoint
 from tasks.errors import TokenEndpointUnavailableError
-from tasks.processmaker import ProcessMakerClient
 from tasks.settings import VaultSettings
 from tasks.vault import VaultSecrets
 from tests.fixtures.sandbox import SandboxControl

@@ -9,8 +9,7 @@ from urllib.parse import unquote
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.errors import ConfigurationError
-from tasks.processmaker import call_processmaker_endpoint
+from tasks import ConfigurationError, call_processmaker_endpoint
 
 __all__ = ["call_endpoint"]
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 from rich.console import Console
 
-from tasks.errors import ProcessMakerPrefectError
+from tasks import DEFAULT_RESOURCES, DEFAULT_URL, ProcessMakerPrefectError
 
 __all__ = ["app", "main"]
 
@@ -28,7 +28,7 @@ def doctor() -> int:
     Reads the same environment (VAULT_*, PROCESSMAKER_*) as the flows. Prints one line per
     check; exits 0 when all pass, 1 at the first failure with its cause and fix.
     """
-    from tasks.checks import run_checks
+    from tasks import run_checks
 
     failed = False
     for result in run_checks():
@@ -61,13 +61,21 @@ def login(
         open_browser: Open the authorize URL in a browser.
         timeout: Seconds to wait for the redirect.
     """
-    from tasks._token_endpoint import TokenEndpoint
-    from tasks._transport import check_transport, verify_option
-    from tasks.credentials import ProcessMakerCredentials, choose_grant
-    from tasks.errors import ConfigurationError
-    from tasks.login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
-    from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
-    from tasks.vault import get_vault
+    from tasks import (
+        AuthorizationCodeLogin,
+        CallbackListener,
+        ConfigurationError,
+        ProcessMakerCredentials,
+        ProcessMakerSettings,
+        TokenEndpoint,
+        VaultSettings,
+        check_transport,
+        choose_grant,
+        get_vault,
+        load_settings,
+        save_refresh_token,
+        verify_option,
+    )
 
     settings = load_settings(ProcessMakerSettings)
     check_transport(settings.url, allow_insecure_http=settings.allow_insecure_http)
@@ -189,16 +197,16 @@ def demo(*, records: int = 5_000, workdir: str = ".demo") -> int:
 @app.command
 def sync(
     *,
-    resources: str = "requests,tasks,users,processes,groups",
+    resources: str = ",".join(DEFAULT_RESOURCES),
     collections: str = "",
-    destination: str = "duckdb:///processmaker.duckdb",
+    destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: str | None = None,
 ) -> int:
     """Run the sync flow here, configured like ``doctor`` (VAULT_*, PROCESSMAKER_*).
 
     Args:
-        resources: Comma-separated: requests, tasks, users, processes, groups.
+        resources: Comma-separated resource names (default: all of them).
         collections: Comma-separated collection ids whose records to sync too.
         destination: duckdb:///path.duckdb or postgresql://user@host/db.
         full_refresh: Rebuild the resources from scratch.
@@ -208,7 +216,7 @@ def sync(
     from rich.table import Table
 
     from flows.sync import sync as sync_flow
-    from tasks.sync import progress_listeners
+    from tasks import progress_listeners
 
     counts: dict[str, int] = {}
 

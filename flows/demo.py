@@ -60,9 +60,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole demo and print its summary; returns the summary as plain data."""
     from flows.sync import sync
-    from tasks.auth import reset_token_providers
-    from tasks.destinations import open_destination
-    from tasks.vault import reset_vault_sessions
+    from tasks import open_destination, reset_token_providers, reset_vault_sessions
 
     console = console or Console()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.blocks import resolve_settings
-from tasks.checks import run_checks
-from tasks.errors import ProcessMakerPrefectError
+from tasks import ProcessMakerPrefectError, resolve_settings, run_checks
 
 __all__ = ["HealthcheckFailed", "healthcheck"]
 

@@ -8,8 +8,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from tasks.errors import ProcessMakerPrefectError
-from tasks.processmaker import start_processmaker_request
+from tasks import ProcessMakerPrefectError, start_processmaker_request
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 

@@ -8,20 +8,23 @@ from urllib.parse import urlsplit
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.blocks import resolve_settings
-from tasks.destinations import check_destination_url, redact_userinfo
-from tasks.errors import (
+from tasks import (
+    DEFAULT_RESOURCES,
+    DEFAULT_URL,
     ConfigurationError,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
     TokenError,
     VaultError,
+    check_destination_url,
+    redact_userinfo,
+    resolve_settings,
+    resource_for,
+    sync_resource,
 )
-from tasks.sync import resource_for, sync_resource
 
 __all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
 
-DEFAULT_RESOURCES = ["requests", "tasks", "users", "processes", "groups"]
 # Failures of Vault, credentials or configuration are not about one resource: stop there.
 _RUN_WIDE = (ConfigurationError, VaultError, TokenError, ProcessMakerAuthError)
 
@@ -39,7 +42,7 @@ class SyncFailed(ProcessMakerPrefectError):
 def sync(
     resources: list[str] | None = None,
     collections: list[int] | None = None,
-    destination: str = "duckdb:///processmaker.duckdb",
+    destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: str | None = None,
 ) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from tasks.api import ProcessMakerClient
+from tasks.connection import open_client
 from tasks.settings import (
     GrantName,
     ProcessMakerSettings,
@@ -67,38 +69,38 @@ class ProcessMakerConnection(Block):
     vault_token: SecretStr | None = Field(None, title="Vault token")
 
     def settings(self) -> tuple[ProcessMakerSettings, VaultSettings]:
-        """The block's fields over the environment's, as the two settings objects."""
-        pm: dict[str, Any] = {
-            name: getattr(self, name)
-            for name in (
-                "url",
-                "secret",
-                "auth",
-                "allow_insecure_http",
-                "ca_bundle",
-                "verify_tls",
-                "timeout",
-                "page_size",
-                "max_concurrency",
-            )
-            if getattr(self, name) is not None
-        }
-        vault: dict[str, Any] = {
-            name.removeprefix("vault_"): getattr(self, name)
-            for name in (
-                "vault_addr",
-                "vault_namespace",
-                "vault_cacert",
-                "vault_auth_method",
-                "vault_auth_mount",
-                "vault_role",
-                "vault_role_id",
-                "vault_secret_id",
-                "vault_token",
-            )
-            if getattr(self, name) is not None
-        }
+        """The block's fields over the environment's, as the two settings objects.
+
+        A field named like a ``ProcessMakerSettings`` field overrides it; ``vault_<name>``
+        overrides ``VaultSettings.<name>``. Unset fields fall back to the environment.
+        """
+        pm: dict[str, Any] = {}
+        vault: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in ProcessMakerSettings.model_fields:
+                pm[name] = value
+            elif name.removeprefix("vault_") in VaultSettings.model_fields:
+                vault[name.removeprefix("vault_")] = value
         return load_settings(ProcessMakerSettings, **pm), load_settings(VaultSettings, **vault)
+
+    def get_client(self) -> ProcessMakerClient:
+        """A ProcessMaker API client for this connection, authenticated through Vault.
+
+        Use it as a context manager. The Vault login, the grant and the pooled HTTP session
+        are shared by every client of the same settings in this process.
+
+        Example:
+            ```python
+            from tasks import ProcessMakerConnection
+
+            with ProcessMakerConnection.load("prod").get_client() as client:
+                open_requests = client.get("/requests", params={"status": "ACTIVE"})
+            ```
+        """
+        return open_client(*self.settings())
 
 
 def resolve_settings(block_name: str | None) -> tuple[ProcessMakerSettings, VaultSettings]:

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from tests.fixtures.stack import PmStack
+from tests.test_auth_pkce_login import consent
 from tests.test_cli_doctor import CHECKS, ROOT, run_cli, subprocess_env
-from tests.test_login import consent
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +43,24 @@ def start_login(stack: PmStack, *args: str) -> tuple[subprocess.Popen[str], str]
     pytest.fail(f"no authorize URL printed; stderr: {process.communicate()[1]}")
 
 
+def finish(process: subprocess.Popen[str], answer: str | None = None) -> tuple[str, str]:
+    """Answer the CLI's prompt (if any) and collect the rest of its output.
+
+    Reads through the same buffered stdout that :func:`start_login` read from: what the CLI
+    printed right after the URL may already sit in that buffer, where ``communicate`` (which
+    reads the raw pipe) would never see it.
+    """
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    if answer is not None:
+        process.stdin.write(answer)
+    process.stdin.close()
+    out, err = process.stdout.read(), process.stderr.read()
+    process.wait(timeout=30)
+    return out, err
+
+
 def stored_refresh_token(stack: PmStack) -> tuple[str | None, int]:
     mount, _ = stack.vault.mount_of(stack.path)
     body = stack.vault.client.secrets.kv.v2.read_secret_version(
@@ -69,7 +87,7 @@ def test_login_with_loopback_redirect_then_doctor_uses_the_refresh_grant(
     assert location.startswith(redirect_uri + "?")
     landing = requests.get(location, timeout=10)  # to the CLI's own listener
     assert landing.status_code == 200
-    out, err = process.communicate(timeout=30)
+    out, err = finish(process)
     assert process.returncode == 0, err
     refresh_token, version = stored_refresh_token(client_only)
     assert refresh_token
@@ -98,7 +116,7 @@ def test_login_with_loopback_redirect_then_doctor_uses_the_refresh_grant(
 def test_paste_mode_reads_the_redirect_url_from_stdin(client_only: PmStack) -> None:
     process, url = start_login(client_only, "--paste")
     location = consent(url)  # the browser would fail to load it: nobody follows it here
-    out, err = process.communicate(location + "\n", timeout=30)
+    out, err = finish(process, location + "\n")
     assert process.returncode == 0, err
     assert "Paste the URL you were redirected to:" in out
     refresh_token, _ = stored_refresh_token(client_only)
@@ -110,7 +128,7 @@ def test_paste_mode_reads_the_redirect_url_from_stdin(client_only: PmStack) -> N
 def test_login_says_when_runs_would_still_use_another_grant(pm_stack: PmStack) -> None:
     """The secret still holds username and password: inference would keep the password."""
     process, url = start_login(pm_stack, "--paste")
-    out, err = process.communicate(consent(url) + "\n", timeout=30)
+    out, err = finish(process, consent(url) + "\n")
     assert process.returncode == 0, err
     assert out.rstrip().endswith(
         "; runs still use the password grant: set PROCESSMAKER_AUTH=refresh_token to use it."
@@ -119,7 +137,7 @@ def test_login_says_when_runs_would_still_use_another_grant(pm_stack: PmStack) -
 
 def test_paste_mode_with_nothing_pasted_is_one_error_line(client_only: PmStack) -> None:
     process, _ = start_login(client_only, "--paste")
-    _, err = process.communicate("", timeout=30)
+    _, err = finish(process, "")
     assert process.returncode == 1
     assert "Traceback" not in err
     assert " ".join(err.split()) == (
@@ -131,7 +149,7 @@ def test_paste_mode_with_nothing_pasted_is_one_error_line(client_only: PmStack) 
 def test_denied_consent_is_one_error_line_and_nothing_stored(client_only: PmStack) -> None:
     process, url = start_login(client_only, "--paste")
     location = consent(url, approve=False)
-    _, err = process.communicate(location + "\n", timeout=30)
+    _, err = finish(process, location + "\n")
     assert process.returncode == 1
     assert "Traceback" not in err
     # Whitespace-normalized: main() lets rich wrap its error line at 80 columns (reported).

@@ -26,7 +26,7 @@ from flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
 from tasks.auth import reset_token_providers
 from tasks.errors import ConfigurationError
 from tests.fixtures.stack import PmStack
-from tests.test_sync import assert_equal_to_api
+from tests.test_sync_engine import assert_equal_to_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_server")]
 
@@ -90,7 +90,7 @@ def test_sync_flow_copies_every_resource_and_a_rerun_moves_nothing(
     state = sync(destination=f"duckdb:///{database}", return_state=True)
     assert state.is_completed()
     result = state.result()
-    assert [r["resource"] for r in result["resources"]] == DEFAULT_RESOURCES
+    assert [r["resource"] for r in result["resources"]] == list(DEFAULT_RESOURCES)
     assert_equal_to_api(stack, database, DEFAULT_RESOURCES)
     report = artifacts_of(state)["processmaker-sync"]
     assert "| requests |" in report

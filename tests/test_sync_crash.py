@@ -20,7 +20,7 @@ from prefect.settings import get_current_settings
 
 from tasks.destinations import open_destination
 from tests.fixtures.stack import PmStack
-from tests.test_sync import api_snapshot, assert_equal_to_api, dest_snapshot
+from tests.test_sync_engine import api_snapshot, assert_equal_to_api, dest_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

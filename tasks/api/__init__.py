@@ -1,0 +1,23 @@
+"""The ProcessMaker REST API: TLS policy, the retrying transport, paginators and the client.
+
+Knows nothing of Vault or tokens: authentication is a ``requests`` auth object handed in.
+"""
+
+from __future__ import annotations
+
+from tasks.api.client import API_PREFIX, ProcessMakerClient, api_path, process_session
+from tasks.api.pagination import KeysetCursor, KeysetPaginator, Page, PageNumberPaginator
+from tasks.api.tls import check_transport, verify_option
+
+__all__ = [
+    "API_PREFIX",
+    "KeysetCursor",
+    "KeysetPaginator",
+    "Page",
+    "PageNumberPaginator",
+    "ProcessMakerClient",
+    "api_path",
+    "check_transport",
+    "process_session",
+    "verify_option",
+]

@@ -1,0 +1,331 @@
+"""ProcessMaker 4 REST API client (``/api/1.0``): one method per route, over one pooled session.
+
+The client owns URLs, timeouts, retries, paging and the one place where HTTP outcomes become
+our errors (:meth:`ProcessMakerClient._check`). Authentication is the ``auth`` object
+(:class:`tasks.auth.BearerAuth` in production, wired by :mod:`tasks.connection`): it adds the
+bearer header and renews the token once on a 401; whatever 401 is left is final here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from tasks.api.pagination import KeysetPaginator, Page, PageNumberPaginator
+from tasks.api.tls import verify_option
+from tasks.api.transport import DEFAULT_USER_AGENT, build_session, check_response, transport_error
+from tasks.errors import MalformedResponseError
+from tasks.process_cache import ProcessCache
+from tasks.redaction import redact_url
+from tasks.settings import ProcessMakerSettings
+
+__all__ = ["API_PREFIX", "ProcessMakerClient", "api_path", "process_session"]
+
+API_PREFIX = "/api/1.0"
+CONNECT_TIMEOUT = 10.0  # a TCP/TLS handshake that takes longer will not succeed
+
+
+class ProcessMakerClient:
+    """One ProcessMaker instance's REST API over one pooled, retrying session.
+
+    Args:
+        base_url: The instance, e.g. ``https://pm.example.com`` (``/api/1.0`` is added).
+        auth: requests auth adding the bearer token (and renewing it on a 401).
+        timeout: Read timeout per attempt in seconds, or a ``(connect, read)`` tuple.
+        retries: Retries of transient failures per call (see ``tasks.api.transport``).
+        backoff: Exponential backoff factor between retries, seconds (jittered).
+        verify: TLS verification: True, False, or a CA bundle path.
+        pool_size: Pooled connections; at least the number of threads sharing the client.
+        user_agent: ``User-Agent`` header.
+        session: A session to share (see :func:`open_client`); the client then leaves it
+            open on ``close()``. Default: a session of its own, built from the above.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: requests.auth.AuthBase,
+        *,
+        timeout: float | tuple[float, float] = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        verify: bool | str = True,
+        pool_size: int = 8,
+        user_agent: str = DEFAULT_USER_AGENT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.pool_size = pool_size
+        if isinstance(timeout, tuple):
+            self.timeout = timeout
+        else:
+            self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._owns_session = session is None
+        self._session = session or build_session(
+            retries=retries,
+            backoff=backoff,
+            pool_size=pool_size,
+            verify=verify,
+            user_agent=user_agent,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ProcessMakerSettings,
+        auth: requests.auth.AuthBase,
+        *,
+        session: requests.Session | None = None,
+    ) -> ProcessMakerClient:
+        """A client configured by ``PROCESSMAKER_*`` settings, pooled for their concurrency."""
+        return cls(
+            settings.url,
+            auth,
+            timeout=settings.timeout,
+            retries=settings.retries,
+            backoff=settings.backoff,
+            verify=verify_option(settings),
+            pool_size=_pool_size(settings),
+            session=session,
+        )
+
+    def close(self) -> None:
+        """Close the session, unless it is shared."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> ProcessMakerClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProcessMakerClient({self.base_url!r})"
+
+    # -- generic calls --------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """``METHOD /api/1.0{path}``: the parsed JSON body, or ``None`` for an empty one (204).
+
+        Raises:
+            ProcessMakerClientError: 4xx (subclasses for 401/403, 404, 422).
+            ProcessMakerServerError: unreachable, 429 or 5xx after the retries (retriable).
+            OutcomeUnknownError: a POST/PATCH was sent but its outcome is unknown.
+            MalformedResponseError: a 2xx body that is not JSON.
+        """
+        method = method.upper()
+        full_path = api_path(path)
+        shown = redact_url(full_path)  # what messages name: never a query string
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + full_path,
+                params=params,
+                json=json,
+                auth=self.auth,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            # Not chained: requests' text holds the full URL, query string (PMQL) included.
+            raise transport_error(method, shown, exc) from None
+        return self._check(response, method, shown)
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET /api/1.0{path}``."""
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``POST /api/1.0{path}``; never replayed once it may have reached the server."""
+        return self.request("POST", path, params=params, json=json)
+
+    def put(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``PUT /api/1.0{path}``."""
+        return self.request("PUT", path, params=params, json=json)
+
+    def patch(self, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """``PATCH /api/1.0{path}``; treated as non-idempotent, like POST."""
+        return self.request("PATCH", path, params=params, json=json)
+
+    def delete(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """``DELETE /api/1.0{path}``."""
+        return self.request("DELETE", path, params=params)
+
+    # -- the one validation point ---------------------------------------------------------
+
+    def _check(self, response: requests.Response, method: str, path: str) -> Any:
+        """The one validation point: a final response becomes its JSON body or our error."""
+        return check_response(response, method, path)
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def get_page(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``GET /api/1.0{path}`` of a list route: its ``{"data", "meta"}`` envelope, checked."""
+        body = self.get(path, params=params)
+        if isinstance(body, dict):
+            data = body.get("data")
+            if (
+                isinstance(data, list)
+                and isinstance(body.get("meta"), dict)
+                and all(isinstance(row, dict) for row in data)
+            ):
+                return body
+        shown = redact_url(api_path(path))
+        raise MalformedResponseError(
+            f"GET {shown} -> 200: not ProcessMaker's list envelope (data and meta); "
+            "check that the path names a list route",
+            status_code=200,
+            method="GET",
+            path=shown,
+        )
+
+    def list_pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        per_page: int = 100,
+        max_concurrency: int = 1,
+    ) -> Iterator[Page]:
+        """``GET /api/1.0{path}?page=N&per_page=K``: every page's rows, in order.
+
+        With ``max_concurrency > 1``, pages 2..N are fetched that many at a time.
+        """
+        paginator = PageNumberPaginator(per_page, where=f"GET {redact_url(api_path(path))}")
+        concurrency = min(max_concurrency, self.pool_size)
+        return paginator.pages(
+            lambda p: self.get_page(path, p), params, max_concurrency=concurrency
+        )
+
+    def iter_records(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        per_page: int = 100,
+        max_concurrency: int = 1,
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /api/1.0{path}``, paged: one row at a time."""
+        for page in self.list_pages(
+            path, params, per_page=per_page, max_concurrency=max_concurrency
+        ):
+            yield from page
+
+    def list_changed(
+        self, path: str, paginator: KeysetPaginator, params: Mapping[str, Any] | None = None
+    ) -> Iterator[Page]:
+        """``GET /api/1.0{path}?pmql=<window>``: pages of rows changed after ``paginator.cursor``.
+
+        Persist ``paginator.cursor`` after a page is safely stored to resume from there.
+        """
+        return paginator.pages(partial(self.get_page, path), params)
+
+    # -- specific endpoints ---------------------------------------------------------------
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        """``GET /api/1.0/users/{user_id}``."""
+        return _expect_dict(self.get(f"/users/{int(user_id)}"), "GET", f"/users/{user_id}")
+
+    def get_process(self, process_id: int, *, include: str | None = None) -> dict[str, Any]:
+        """``GET /api/1.0/processes/{process_id}`` (``include``: e.g. ``"events,category"``)."""
+        params = {"include": include} if include else None
+        body = self.get(f"/processes/{int(process_id)}", params=params)
+        return _expect_dict(body, "GET", f"/processes/{process_id}")
+
+    def list_start_events(self, process_id: int) -> list[dict[str, Any]]:
+        """``GET /api/1.0/processes/{process_id}?include=events``: the start events."""
+        events = self.get_process(process_id, include="events").get("events")
+        if not isinstance(events, list):
+            raise MalformedResponseError(
+                f"GET {API_PREFIX}/processes/{process_id} -> 200: no 'events' list; "
+                "check that this ProcessMaker supports include=events",
+                status_code=200,
+                method="GET",
+                path=f"{API_PREFIX}/processes/{process_id}",
+            )
+        return events
+
+    def start_request(
+        self, process_id: int, event: str, data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``POST /api/1.0/process_events/{process_id}?event={event}``: the new request (201).
+
+        Not replayed once sent: a lost answer raises ``OutcomeUnknownError``.
+        """
+        path = f"/process_events/{int(process_id)}"
+        body = self.post(path, params={"event": event}, json=dict(data or {}))
+        return _expect_dict(body, "POST", path)
+
+    def complete_task(self, task_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/1.0/tasks/{task_id}`` with ``{"status": "COMPLETED", "data": ...}``.
+
+        PUT is replayed after a lost answer; if the first attempt went through, the replay
+        gets 422 "Task already closed" (raised as ``ProcessMakerValidationError``).
+        """
+        path = f"/tasks/{int(task_id)}"
+        body = self.put(path, json={"status": "COMPLETED", "data": dict(data)})
+        return _expect_dict(body, "PUT", path)
+
+    def create_collection_record(
+        self, collection_id: int, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``POST /api/1.0/collections/{collection_id}/records``: the new record (201)."""
+        path = f"/collections/{int(collection_id)}/records"
+        return _expect_dict(self.post(path, json={"data": dict(data)}), "POST", path)
+
+
+def api_path(path: str) -> str:
+    return API_PREFIX + "/" + path.lstrip("/")
+
+
+def _expect_dict(body: Any, method: str, path: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedResponseError(
+            f"{method} {api_path(path)} -> 2xx: expected a JSON object; "
+            "check that PROCESSMAKER_URL is ProcessMaker",
+            method=method,
+            path=api_path(path),
+        )
+    return body
+
+
+def _pool_size(settings: ProcessMakerSettings) -> int:
+    return max(8, settings.max_concurrency + 2)
+
+
+def _open_session(settings: ProcessMakerSettings) -> requests.Session:
+    return build_session(
+        retries=settings.retries,
+        backoff=settings.backoff,
+        pool_size=_pool_size(settings),
+        verify=verify_option(settings),
+        user_agent=DEFAULT_USER_AGENT,
+    )
+
+
+# Every task run in the process reuses these connections instead of opening new ones.
+_SESSIONS: ProcessCache[ProcessMakerSettings, requests.Session] = ProcessCache(
+    _open_session, requests.Session.close
+)
+
+
+def process_session(settings: ProcessMakerSettings) -> requests.Session:
+    """The pooled session this process uses for ``settings``."""
+    return _SESSIONS.get(settings)

@@ -1,0 +1,29 @@
+"""ProcessMaker credentials and bearer tokens: one class per grant, the token endpoint, the
+process-wide token provider, and the one-time PKCE login that stores a refresh token."""
+
+from __future__ import annotations
+
+from tasks.auth.credentials import SECRET_KEYS, ProcessMakerCredentials, choose_grant
+from tasks.auth.pkce_login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
+from tasks.auth.provider import (
+    BearerAuth,
+    TokenProvider,
+    get_token_provider,
+    reset_token_providers,
+)
+from tasks.auth.token_endpoint import Token, TokenEndpoint
+
+__all__ = [
+    "SECRET_KEYS",
+    "AuthorizationCodeLogin",
+    "BearerAuth",
+    "CallbackListener",
+    "ProcessMakerCredentials",
+    "Token",
+    "TokenEndpoint",
+    "TokenProvider",
+    "choose_grant",
+    "get_token_provider",
+    "reset_token_providers",
+    "save_refresh_token",
+]

@@ -1,0 +1,156 @@
+"""ProcessMaker bearer tokens: one provider per instance and credentials per process.
+
+The provider turns what Vault holds into a valid bearer token and keeps it valid: the first
+caller obtains it, concurrent callers wait for that grant (single flight), and it is reused
+until it comes within a leeway of expiry. ``BearerAuth`` plugs it into requests and, on a
+401, re-authenticates once and replays the request once.
+
+Tokens never leave this module's objects: tasks receive a ``requests`` auth object built
+inside the task, never a token value, and no task returns one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import requests
+from pydantic import SecretStr
+
+from tasks.api.tls import check_transport, verify_option
+from tasks.auth.credentials import ProcessMakerCredentials, choose_grant
+from tasks.auth.grants import Grant, make_grant
+from tasks.auth.token_endpoint import Token, TokenEndpoint
+from tasks.process_cache import ProcessCache
+from tasks.settings import GrantName, ProcessMakerSettings, VaultSettings, load_settings
+from tasks.vault import get_vault
+
+__all__ = [
+    "BearerAuth",
+    "TokenProvider",
+    "get_token_provider",
+    "reset_token_providers",
+]
+
+
+class TokenProvider:
+    """Holds one instance's current token; obtains, reuses and renews it.
+
+    Args:
+        grant: How to obtain a token.
+        leeway: Renew a token this many seconds before it expires.
+    """
+
+    def __init__(self, grant: Grant, *, leeway: float = 300.0) -> None:
+        self.grant = grant
+        self._leeway = leeway
+        self._lock = threading.Lock()
+        self._token: Token | None = None
+
+    @property
+    def grant_name(self) -> GrantName:
+        return self.grant.name
+
+    def token(self) -> Token:
+        """The current token, obtained or renewed first if needed (single flight)."""
+        current = self._token
+        if current is not None and not current.due_for_renewal(self._leeway):
+            return current
+        with self._lock:
+            current = self._token
+            if current is None or current.due_for_renewal(self._leeway):
+                current = self._token = self.grant.obtain()
+            return current
+
+    def renew(self, rejected: SecretStr) -> Token:
+        """Obtain a new token because ``rejected`` got a 401.
+
+        Many threads may see the same 401 at once; only the first renews, the others get
+        the token it obtained.
+        """
+        with self._lock:
+            current = self._token
+            if current is None or current.access_token == rejected:
+                current = self._token = self.grant.obtain()
+            return current
+
+    def secrets(self) -> list[SecretStr]:
+        """Values to scrub from any text this provider's users produce."""
+        token = self._token
+        if token is None:
+            return []
+        return [s for s in (token.access_token, token.refresh_token) if s is not None]
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """requests auth: ``Authorization: Bearer``; on 401 one renewal and one replay."""
+
+    def __init__(self, provider: TokenProvider) -> None:
+        self.provider = provider
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self.provider.token().access_token
+        request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        request.register_hook("response", self._replay_on_401)
+        setattr(request, "_pm_token", token)  # noqa: B010 - which token this request carried
+        return request
+
+    def _replay_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        if response.status_code != 401 or getattr(request, "_pm_replayed", False):
+            return response
+        response.content  # noqa: B018 - drain so the connection can be reused
+        response.close()
+        token = self.provider.renew(getattr(request, "_pm_token"))  # noqa: B009
+        replay = request.copy()
+        replay.headers["Authorization"] = f"Bearer {token.access_token.get_secret_value()}"
+        setattr(replay, "_pm_replayed", True)  # noqa: B010
+        second = response.connection.send(replay, **kwargs)
+        second.history.append(response)
+        second.request = replay
+        return second
+
+
+def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProvider:
+    """Read the Vault secret once to decide the grant (PROCESSMAKER_AUTH, or inferred from the
+    keys present) and build the provider that every later call in this process reuses."""
+    settings, vault_settings = key
+    check_transport(settings.url, allow_insecure_http=settings.allow_insecure_http)
+    vault = get_vault(vault_settings)
+    secret = vault.read(settings.secret)
+    credentials = ProcessMakerCredentials.from_mapping(secret.data)
+    grant_name = choose_grant(settings.auth, credentials)
+    credentials.require(grant_name, settings.secret)
+    endpoint = TokenEndpoint(
+        settings.url,
+        verify=verify_option(settings),
+        timeout=settings.timeout,
+        retries=settings.retries,
+        backoff=settings.backoff,
+    )
+    grant = make_grant(grant_name, vault, settings.secret, endpoint)
+    return TokenProvider(grant, leeway=settings.token_leeway)
+
+
+# Keyed by both frozen settings models: hashed by value, secrets included.
+_PROVIDERS: ProcessCache[tuple[ProcessMakerSettings, VaultSettings], TokenProvider] = ProcessCache(
+    _open_provider
+)
+
+
+def get_token_provider(
+    settings: ProcessMakerSettings | None = None,
+    vault_settings: VaultSettings | None = None,
+) -> TokenProvider:
+    """The process-wide provider for these settings (read from the environment by default)."""
+    return _PROVIDERS.get(
+        (
+            settings or load_settings(ProcessMakerSettings),
+            vault_settings or load_settings(VaultSettings),
+        )
+    )
+
+
+def reset_token_providers() -> None:
+    """Forget every provider (tests, or after credentials were replaced by hand)."""
+    _PROVIDERS.reset()

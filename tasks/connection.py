@@ -1,0 +1,26 @@
+"""Wire the layers into a working client: settings -> Vault -> token provider -> API client.
+
+The API client knows nothing of Vault or tokens; it takes a ``requests`` auth object. This is
+the one place that builds that object from the process-wide token provider, so a grant and a
+Vault login happen once per process and settings however many task runs ask.
+"""
+
+from __future__ import annotations
+
+from tasks.api import ProcessMakerClient, process_session
+from tasks.auth import BearerAuth, get_token_provider
+from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+
+__all__ = ["open_client"]
+
+
+def open_client(
+    settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
+) -> ProcessMakerClient:
+    """A client for ``settings`` (default: the environment), authenticated by its provider,
+    on the process's pooled session for those settings."""
+    settings = settings or load_settings(ProcessMakerSettings)
+    provider = get_token_provider(settings, vault_settings)
+    return ProcessMakerClient.from_settings(
+        settings, BearerAuth(provider), session=process_session(settings)
+    )

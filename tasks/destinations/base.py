@@ -1,0 +1,244 @@
+"""The destination interface: upsert records and their watermark in one transaction.
+
+A destination is chosen by URL (:mod:`tasks.destinations.registry`) and used as a context
+manager::
+
+    with open_destination("duckdb:///processmaker.duckdb") as dest:
+        dest.write_batch("requests", rows, Watermark("requests", updated_at, last_id))
+
+Every ``write_batch`` stores the rows and the resource's watermark in one transaction, so a
+crash leaves the previous committed state: the rows and the watermark always agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from tasks.catalogue import TableSpec, is_resource, spec_for
+from tasks.destinations.batch import Batch, canonical_json, to_batch
+from tasks.errors import DestinationError
+from tasks.times import as_utc
+
+__all__ = [
+    "STAGING_PREFIX",
+    "STATE_TABLE",
+    "Destination",
+    "Watermark",
+    "first_line",
+    "redact_userinfo",
+]
+
+STATE_TABLE = "_sync_state"
+STAGING_PREFIX = "_staging_"
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a resource is synced: every row up to ``(updated_at, last_id)`` is stored.
+
+    Attributes:
+        resource: The resource's table name, e.g. ``requests``.
+        updated_at: The newest ``updated_at`` stored (always returned in UTC).
+        last_id: The highest id stored at ``updated_at``.
+        extra: Free-form reader state, stored as JSON.
+    """
+
+    resource: str
+    updated_at: datetime
+    last_id: int
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # A naive time is ProcessMaker's UTC; store and compare everything in UTC.
+        object.__setattr__(self, "updated_at", as_utc(self.updated_at))
+
+
+class Destination(ABC):
+    """One database holding a table per resource and the ``_sync_state`` watermarks.
+
+    Subclasses implement the SQL; this class owns the API, the full-refresh bookkeeping and
+    the translation of driver errors into :class:`DestinationError`.
+    """
+
+    kind: ClassVar[str]
+    #: The driver's base error class: anything of it becomes a DestinationError.
+    driver_error: ClassVar[type[Exception]]
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._refreshing: set[str] = set()
+
+    def __enter__(self) -> Destination:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def write_batch(
+        self, resource: str, rows: Sequence[Mapping[str, Any]], watermark: Watermark | None
+    ) -> int:
+        """Upsert ``rows`` by id and store ``watermark`` (None: keep it), in one transaction.
+
+        Within the batch the last row of an id wins. In a full refresh the rows and the
+        watermark go to the staging table until :meth:`finish_full_refresh`.
+
+        Returns:
+            The number of distinct ids written.
+
+        Raises:
+            DestinationError: the write failed and was rolled back, or a row has no integer id.
+        """
+        spec = spec_for(resource)
+        if watermark is not None and watermark.resource != resource:
+            raise ValueError(f"watermark for {watermark.resource!r} passed with {resource!r}")
+        table = self._target(resource)
+        try:
+            batch = to_batch(spec, rows, datetime.now(UTC))
+        except ValueError as exc:
+            raise DestinationError(
+                f"{self.kind} {self.label}, table {table}: {exc}: fix the record or the reader; "
+                "nothing was written"
+            ) from exc
+        with self._translate(table):
+            self._upsert(spec, table, batch, watermark)
+        return len(batch)
+
+    def get_watermark(self, resource: str) -> Watermark | None:
+        """The committed watermark of ``resource`` (of its staging table during a refresh)."""
+        spec_for(resource)
+        key = self._target(resource)
+        with self._translate(STATE_TABLE):
+            found = self._read_state(key)
+        if found is None:
+            return None
+        updated_at, last_id, extra = found
+        return Watermark(resource, updated_at, int(last_id), dict(extra or {}))
+
+    def begin_full_refresh(self, resource: str) -> None:
+        """Start rebuilding ``resource`` in an empty staging table; an old one is discarded."""
+        spec = spec_for(resource)
+        staging = STAGING_PREFIX + resource
+        with self._translate(staging):
+            self._reset_staging(spec, staging)
+        self._refreshing.add(resource)
+
+    def finish_full_refresh(self, resource: str) -> None:
+        """Swap the staging table and its watermark in for the live ones, atomically."""
+        spec = spec_for(resource)
+        if resource not in self._refreshing:
+            raise DestinationError(
+                f"{self.kind} {self.label}, table {resource}: no full refresh in progress: "
+                "call begin_full_refresh first"
+            )
+        with self._translate(resource):
+            self._swap(spec, STAGING_PREFIX + resource, resource)
+        self._refreshing.discard(resource)
+
+    @contextmanager
+    def full_refresh(self, resource: str) -> Iterator[None]:
+        """Rebuild ``resource`` inside the block; on error the live table stays untouched.
+
+        An interrupted refresh leaves ``_staging_<resource>``; the next refresh drops it.
+        """
+        self.begin_full_refresh(resource)
+        try:
+            yield
+        except BaseException:
+            self._refreshing.discard(resource)
+            raise
+        self.finish_full_refresh(resource)
+
+    def count(self, resource: str) -> int:
+        """Rows in the live table of ``resource`` (0 before its first write)."""
+        spec_for(resource)
+        with self._translate(resource):
+            return self._count(resource) if resource in self._tables() else 0
+
+    def checksum(self, resource: str) -> str:
+        """SHA-256 over ``(id, raw)`` ordered by id: equal for equal data on any backend."""
+        spec_for(resource)
+        digest = hashlib.sha256()
+        with self._translate(resource):
+            if resource in self._tables():
+                for ident, raw in self._iter_raw(resource):
+                    value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+                    digest.update(f"{ident}\t{canonical_json(value)}\n".encode())
+        return digest.hexdigest()
+
+    def resources(self) -> list[str]:
+        """The resource tables present, sorted (staging and state tables excluded)."""
+        with self._translate(STATE_TABLE):
+            return sorted(name for name in self._tables() if is_resource(name))
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection; an open transaction is rolled back."""
+
+    def _target(self, resource: str) -> str:
+        return STAGING_PREFIX + resource if resource in self._refreshing else resource
+
+    @contextmanager
+    def _translate(self, table: str) -> Iterator[None]:
+        try:
+            yield
+        except self.driver_error as exc:
+            cause, fix = self._explain(exc)
+            raise DestinationError(
+                f"{self.kind} {self.label}, table {table}: {cause}: {fix}"
+            ) from exc
+
+    @abstractmethod
+    def _explain(self, exc: Exception) -> tuple[str, str]:
+        """One-line cause and fix for a driver error."""
+
+    @abstractmethod
+    def _upsert(
+        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None
+    ) -> None: ...
+
+    @abstractmethod
+    def _read_state(self, key: str) -> tuple[datetime, int, Any] | None: ...
+
+    @abstractmethod
+    def _reset_staging(self, spec: TableSpec, staging: str) -> None: ...
+
+    @abstractmethod
+    def _swap(self, spec: TableSpec, staging: str, live: str) -> None: ...
+
+    @abstractmethod
+    def _count(self, table: str) -> int: ...
+
+    @abstractmethod
+    def _iter_raw(self, table: str) -> Iterator[tuple[int, Any]]: ...
+
+    @abstractmethod
+    def _tables(self) -> set[str]: ...
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a driver message (DuckDB and libpq add context lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def redact_userinfo(url: str) -> str:
+    """``url`` with its password masked and its query dropped, for messages and logs.
+
+    The query goes too: libpq accepts ``?password=...``.
+    """
+    parts = urlsplit(url)._replace(query="", fragment="")
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:**********@{host}")
+    return parts.geturl()

@@ -1,0 +1,72 @@
+"""Turn records into the typed columns of their table: one batch per destination write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tasks.catalogue import TableSpec
+from tasks.times import parse_timestamp
+
+__all__ = ["Batch", "canonical_json", "to_batch"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch as columns (``names`` order), deduplicated by id, last row winning."""
+
+    names: list[str]
+    columns: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is the same for equal data, whatever the key order."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: datetime) -> Batch:
+    """Convert records to typed columns; a missing or unparsable field becomes NULL.
+
+    Raises:
+        ValueError: a row has no integer ``id`` (the caller turns it into DestinationError).
+    """
+    latest: dict[int, Mapping[str, Any]] = {}
+    for index, row in enumerate(rows):
+        ident = _bigint(row.get("id"))
+        if ident is None:
+            raise ValueError(f"row {index} has no integer id (got {row.get('id')!r})")
+        latest.pop(ident, None)  # re-insert so the order follows the last occurrence
+        latest[ident] = row
+    columns: dict[str, list[Any]] = {name: [] for name in spec.names}
+    for row in latest.values():
+        for column in spec.columns:
+            columns[column.name].append(_CONVERT[column.kind](row.get(column.name)))
+        kept = {k: v for k, v in row.items() if k not in spec.drop} if spec.drop else row
+        columns["raw"].append(canonical_json(kept))
+        columns["_synced_at"].append(synced_at)
+    return Batch(spec.names, columns)
+
+
+def _bigint(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    whole = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    number = int(value) if isinstance(value, int) or whole or digits else None
+    # Outside BIGINT the database would refuse the whole batch: keep it NULL (raw has it).
+    return number if number is not None and -(2**63) <= number < 2**63 else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return canonical_json(value)
+
+
+_CONVERT: dict[str, Any] = {"bigint": _bigint, "text": _text, "timestamp": parse_timestamp}

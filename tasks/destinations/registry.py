@@ -1,0 +1,75 @@
+"""Choose a destination backend by URL scheme; backends are imported on use.
+
+psycopg is optional (the ``postgres`` extra), and DuckDB need not load for a PostgreSQL sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tasks.destinations.base import Destination, redact_userinfo
+from tasks.errors import ConfigurationError
+
+__all__ = ["DEFAULT_URL", "check_destination_url", "open_destination"]
+
+DEFAULT_URL = "duckdb:///processmaker.duckdb"
+
+
+def _open_duckdb(url: str) -> Destination:
+    from tasks.destinations.duckdb import DuckDBDestination
+
+    return DuckDBDestination.from_url(url)
+
+
+def _open_postgres(url: str) -> Destination:
+    try:
+        from tasks.destinations.postgres import PostgresDestination
+    except ImportError as exc:  # psycopg is the optional "postgres" extra
+        raise ConfigurationError(
+            "postgresql:// destinations need psycopg: pip install 'processmaker-prefect[postgres]'"
+        ) from exc
+    return PostgresDestination.from_url(url)
+
+
+_OPENERS: dict[str, Callable[[str], Destination]] = {
+    "duckdb": _open_duckdb,
+    "postgresql": _open_postgres,
+    "postgres": _open_postgres,
+}
+
+
+def check_destination_url(url: str) -> str:
+    """Validate ``url`` without connecting; return its scheme.
+
+    Raises:
+        ConfigurationError: the scheme is not supported, or a DuckDB URL names no file.
+            (A PostgreSQL URL without a database is libpq's: the database named as the user.)
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in _OPENERS:
+        raise ConfigurationError(
+            f"Unsupported destination URL scheme {scheme or '(none)'!r} in "
+            f"{redact_userinfo(url)!r}: use duckdb:///path.duckdb, duckdb:///:memory: "
+            "or postgresql://user@host:port/db"
+        )
+    if scheme == "duckdb" and not (url.startswith("duckdb:///") and url[10:].strip("/")):
+        raise ConfigurationError(
+            f"Destination URL {url!r} names no file: use duckdb:///relative/path.duckdb, "
+            "duckdb:////absolute/path.duckdb or duckdb:///:memory:"
+        )
+    return scheme
+
+
+def open_destination(url: str = DEFAULT_URL) -> Destination:
+    """Open the destination at ``url``; use it as a context manager so it gets closed.
+
+    Args:
+        url: ``duckdb:///path.duckdb`` (relative), ``duckdb:////abs/path.duckdb``,
+            ``duckdb:///:memory:`` or ``postgresql://user@host:port/db`` (put a password in
+            PGPASSWORD or ~/.pgpass rather than in the URL; it is never shown anyway).
+
+    Raises:
+        ConfigurationError: the URL is not supported.
+        DestinationError: the database cannot be opened (locked, unreachable, refused).
+    """
+    return _OPENERS[check_destination_url(url)](url)

@@ -1,0 +1,129 @@
+"""The checks behind ``pm-prefect doctor`` and the healthcheck flow, one function each.
+
+Each check returns a one-line detail or raises one of our errors; ``run_checks`` stops at
+the first failure, because every later check depends on the ones before it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.api import ProcessMakerClient
+from tasks.api.tls import check_transport
+from tasks.auth import BearerAuth, TokenProvider, get_token_provider
+from tasks.auth.credentials import SECRET_KEYS, ProcessMakerCredentials, choose_grant
+from tasks.errors import ProcessMakerPrefectError
+from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+from tasks.vault import get_vault
+
+__all__ = ["CheckResult", "run_checks"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check: never holds a secret value."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class _Context:
+    """What earlier checks found, for the later ones."""
+
+    given_pm: ProcessMakerSettings | None = None
+    given_vault: VaultSettings | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pm(self) -> ProcessMakerSettings:
+        if self.given_pm is None:
+            self.given_pm = load_settings(ProcessMakerSettings)
+        return self.given_pm
+
+    @property
+    def vault(self) -> VaultSettings:
+        if self.given_vault is None:
+            self.given_vault = load_settings(VaultSettings)
+        return self.given_vault
+
+    @property
+    def provider(self) -> TokenProvider:
+        return get_token_provider(self.pm, self.vault)
+
+
+def _configuration(ctx: _Context) -> str:
+    # Vetted here, not only when the token is first needed, so that plain HTTP to a remote
+    # host is reported as the configuration problem it is.
+    check_transport(ctx.pm.url, allow_insecure_http=ctx.pm.allow_insecure_http)
+    return f"ProcessMaker {ctx.pm.url}, secret {ctx.pm.secret}, Vault {ctx.vault.addr}"
+
+
+def _vault_login(ctx: _Context) -> str:
+    vault = get_vault(ctx.vault)
+    return f"reachable at {ctx.vault.addr}, logged in with {vault.login_method()}"
+
+
+def _secret(ctx: _Context) -> str:
+    secret = get_vault(ctx.vault).read(ctx.pm.secret, fresh=True)
+    credentials = ProcessMakerCredentials.from_mapping(secret.data)
+    ctx.facts["credentials"] = credentials
+    keys = [f"{key}=****" for key in SECRET_KEYS if key in credentials.present()]
+    version = f"KV v{secret.kv_version}" + (f", version {secret.version}" if secret.version else "")
+    return f"{ctx.pm.secret} ({version}) holds {', '.join(keys) or 'no known keys'}"
+
+
+def _grant(ctx: _Context) -> str:
+    credentials: ProcessMakerCredentials = ctx.facts["credentials"]
+    grant = choose_grant(ctx.pm.auth, credentials)
+    credentials.require(grant, ctx.pm.secret)
+    how = "PROCESSMAKER_AUTH" if ctx.pm.auth else "inferred from the secret's keys"
+    return f"{grant} ({how})"
+
+
+def _token(ctx: _Context) -> str:
+    token = ctx.provider.token()
+    if token.expires_at is None:
+        life = "expiry unknown"
+    else:
+        life = f"expires in {max(0, token.expires_at - time.time()) / 86400:.1f} days"
+    return f"obtained with the {ctx.provider.grant_name} grant, {life}"
+
+
+def _api_call(ctx: _Context) -> str:
+    with ProcessMakerClient.from_settings(ctx.pm, BearerAuth(ctx.provider)) as client:
+        # ProcessMaker has no /users/me: the JWT's sub is the user id.
+        subject = ctx.provider.token().subject()
+        if subject is not None and subject.isdigit():
+            user = client.get_user(int(subject))
+            return f"GET /api/1.0/users/{subject} -> authenticated as {user.get('username')!s}"
+        client.get("/users", params={"per_page": 1})
+        return "GET /api/1.0/users -> authenticated (opaque token: user unknown)"
+
+
+CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
+    ("configuration", _configuration),
+    ("vault", _vault_login),
+    ("secret", _secret),
+    ("grant", _grant),
+    ("token", _token),
+    ("api", _api_call),
+]
+
+
+def run_checks(
+    settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
+) -> Iterator[CheckResult]:
+    """Run the checks in order, yielding each result; stop after the first failure."""
+    ctx = _Context(settings, vault_settings)
+    for name, check in CHECKS:
+        try:
+            detail = check(ctx)
+        except ProcessMakerPrefectError as exc:
+            yield CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+            return
+        yield CheckResult(name, True, detail)

@@ -1,0 +1,276 @@
+"""The Vault boundary: one hvac client and its token, retries, and the one error table.
+
+Every hvac/requests failure is translated here, in :func:`translate`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import hvac
+import hvac.exceptions as hx
+import requests
+from pydantic import SecretStr
+
+from tasks.errors import (
+    ConfigurationError,
+    ProcessMakerPrefectError,
+    VaultAuthError,
+    VaultCasConflictError,
+    VaultError,
+    VaultNotFoundError,
+    VaultUnavailableError,
+)
+from tasks.redaction import redact
+from tasks.settings import VaultSettings
+from tasks.vault.logins import Login, make_login
+
+__all__ = ["Op", "VaultSession", "translate"]
+
+T = TypeVar("T")
+_WIRE_ERRORS = (hx.VaultError, requests.RequestException)
+
+
+@dataclass(frozen=True)
+class Op:
+    """What a call was doing, so a failure can say which path and which grant it needs.
+
+    Attributes:
+        action: A verb phrase, e.g. ``read``; ``log in`` marks the login itself.
+        path: ``mount/sub/path`` as the caller gave it.
+        api_path: The path a policy must grant, e.g. ``secret/data/pm/prod``.
+        capability: The policy capability needed on ``api_path``.
+        where: Mount and KV version, e.g. ``mount secret, KV v2``, once known.
+    """
+
+    action: str
+    path: str
+    api_path: str
+    capability: str = "read"
+    where: str = ""
+
+
+_LOGIN_HINTS = {
+    "token": "check VAULT_TOKEN is valid and not expired or revoked",
+    "approle": "check VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE)",
+    "kubernetes": "check VAULT_ROLE, VAULT_K8S_TOKEN_FILE and that the role binds this "
+    "service account",
+    "jwt": "check VAULT_ROLE and that the JWT's signature and claims match the role",
+    "userpass": "check VAULT_USERNAME and VAULT_PASSWORD",
+}
+_SPACE = re.compile(r"\s+")
+
+
+def _vault_said(exc: hx.VaultError, secrets: list[SecretStr | None]) -> str:
+    """Vault's own error text, one line, without anything we hold as a secret."""
+    errors = exc.errors if isinstance(exc.errors, list) else [exc.errors or ""]
+    text = _SPACE.sub(" ", "; ".join(str(e) for e in errors if e)).strip(" *;") or "no detail"
+    return redact(text, secrets)[:200]
+
+
+def translate(
+    exc: Exception, op: Op, settings: VaultSettings, login: Login, attempts: int
+) -> ProcessMakerPrefectError:
+    """The one hvac/requests -> taxonomy table. Messages name the cause and the fix."""
+    where = f"Vault at {settings.addr}"
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ConfigurationError(
+            f"TLS to {where} failed ({type(exc).__name__}): set VAULT_CACERT to the CA that "
+            "signs its certificate (or VAULT_CLIENT_CERT/VAULT_CLIENT_KEY if it wants one)"
+        )
+    if isinstance(exc, requests.RequestException):
+        return VaultUnavailableError(
+            f"{where} is unreachable ({type(exc).__name__}){tries}: check VAULT_ADDR and that "
+            "the server is running"
+        )
+    assert isinstance(exc, hx.VaultError)  # noqa: S101 - _WIRE_ERRORS only
+    said = _vault_said(exc, [settings.token, settings.secret_id, settings.password])
+    if isinstance(exc, hx.VaultDown):
+        if "seal" in said.lower():
+            return VaultUnavailableError(
+                f"{where} is sealed{tries}: unseal it (bao/vault "
+                "operator unseal) or point VAULT_ADDR at an unsealed node"
+            )
+        return VaultUnavailableError(
+            f"{where} is unavailable (503: {said}){tries}: wait for failover to finish or "
+            "point VAULT_ADDR at the active node"
+        )
+    if isinstance(
+        exc, hx.InternalServerError | hx.BadGateway | hx.RateLimitExceeded | hx.VaultNotInitialized
+    ):
+        return VaultUnavailableError(
+            f"{where} failed to {op.action} {op.path} ({type(exc).__name__}: {said}){tries}: "
+            "retry later or check the server's logs"
+        )
+    if op.action == "log in":
+        return VaultAuthError(
+            f"Vault login with method {login.method} at auth/{login.mount} failed ({said}): "
+            + _LOGIN_HINTS[login.method]
+            + ("" if login.method == "token" else "; set VAULT_AUTH_MOUNT if mounted elsewhere")
+        )
+    if isinstance(exc, hx.Forbidden | hx.Unauthorized) and not op.where:
+        # The mount lookup is refused both when no mount matches and when no policy
+        # grants anything under the path: name both causes.
+        return VaultAuthError(
+            f"Vault denied finding the KV mount of {op.path} ({said}): check the mount name in "
+            "PROCESSMAKER_SECRET and that the token's policy grants read on the secret's path"
+        )
+    if isinstance(exc, hx.Forbidden | hx.Unauthorized):
+        return VaultAuthError(
+            f"Vault denied permission to {op.action} {op.path} ({said}): check the token's "
+            f"policy grants {op.capability} on {op.api_path}"
+        )
+    if isinstance(exc, hx.InvalidPath):
+        return VaultNotFoundError(
+            f"No Vault secret at {op.path} ({op.where}, API path {op.api_path}): store it "
+            f"there (bao kv put {op.path} ...) or fix PROCESSMAKER_SECRET"
+        )
+    if isinstance(exc, hx.InvalidRequest) and "check-and-set" in said:
+        return VaultCasConflictError(
+            f"Check-and-set write to {op.path} lost ({said}): another writer stored a newer "
+            "version; read it again (fresh) and retry"
+        )
+    return VaultError(
+        f"Vault refused to {op.action} {op.path} ({type(exc).__name__}: {said}): check the "
+        "request against the mount's configuration"
+    )
+
+
+class VaultSession:
+    """One hvac client and its token: logs in lazily, renews near expiry, re-logs in.
+
+    Args:
+        settings: Where Vault is and how to log in.
+        attempts: Tries of a transient failure (unreachable, sealed, 5xx); 4xx never retried.
+        backoff: Seconds before the second try, doubled for each further one.
+
+    Raises:
+        ConfigurationError: a setting the login method needs is missing.
+    """
+
+    def __init__(self, settings: VaultSettings, *, attempts: int = 4, backoff: float = 0.5) -> None:
+        self.settings = settings
+        self.login: Login = make_login(settings)  # fails fast, before any network call
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        verify: bool | str = (
+            False if settings.skip_verify else str(settings.cacert) if settings.cacert else True
+        )
+        cert: tuple[str, str] | str | None = None
+        if settings.client_cert is not None:
+            cert = (str(settings.client_cert), str(settings.client_key or settings.client_cert))
+        self.client = hvac.Client(
+            url=settings.addr,
+            token="",  # never hvac's own fallback to VAULT_TOKEN / ~/.vault-token
+            namespace=settings.namespace,
+            verify=verify,
+            cert=cert,
+            timeout=settings.timeout,
+        )
+        self.generation = 0
+        self._logged_in = False
+        self._expires_at: float | None = None
+        self._renewable = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> int:
+        """Log in, or renew/replace an expiring token; return the token's generation."""
+        with self._lock:
+            now = time.monotonic()
+            if not self._logged_in or (self._expires_at is not None and now >= self._expires_at):
+                self._login()
+            elif (
+                self._expires_at is not None
+                and now >= self._expires_at - self.settings.renew_leeway
+            ):
+                self._renew_or_login()
+            return self.generation
+
+    def relogin(self, seen: int) -> None:
+        """Log in again unless another thread already replaced the token seen failing."""
+        with self._lock:
+            if self.generation == seen:
+                self._login()
+
+    def _login(self) -> None:
+        result = self.login.login(self.client)
+        self.client.token = result.token.get_secret_value()
+        self._remember(result.lease_duration, result.renewable)
+        self._logged_in = True
+
+    def _renew_or_login(self) -> None:
+        if not self._renewable:
+            self._login()
+            return
+        try:
+            auth = self.client.auth.token.renew_self()["auth"]
+        except (hx.Forbidden, hx.InvalidRequest):  # revoked or past its max TTL
+            self._login()
+            return
+        self._remember(int(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
+        if self._expires_at is not None and (
+            self._expires_at - time.monotonic() <= self.settings.renew_leeway
+        ):
+            # Capped by its max TTL: renewing again gains nothing, log in next time instead.
+            self._renewable = False
+
+    def _remember(self, lease_duration: int, renewable: bool) -> None:
+        self.generation += 1
+        self._expires_at = time.monotonic() + lease_duration if lease_duration > 0 else None
+        self._renewable = renewable
+
+    def describe(self) -> str:
+        """How this session logs in, e.g. ``approle (mount approle)``."""
+        if self.login.method == "token":
+            return "token"
+        return f"{self.login.method} (mount {self.login.mount})"
+
+    def call(self, op: Op, fn: Callable[[hvac.Client], T]) -> T:
+        """Run ``fn`` logged in: retry transient failures, re-log in once on a 403.
+
+        Raises:
+            VaultError: translated by :func:`translate`.
+        """
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._once(op, fn, attempt)
+            except VaultUnavailableError:
+                if attempt == self.attempts:
+                    raise
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, op: Op, fn: Callable[[hvac.Client], T], attempt: int) -> T:
+        login_op = Op("log in", op.path, "")
+        try:
+            seen = self.ensure()
+        except _WIRE_ERRORS as exc:
+            raise self.translate(exc, login_op, attempt) from exc
+        try:
+            return fn(self.client)
+        except hx.Forbidden:
+            pass  # the token may have been revoked or expired early: log in once, retry once
+        except _WIRE_ERRORS as exc:
+            raise self.translate(exc, op, attempt) from exc
+        try:
+            self.relogin(seen)
+        except _WIRE_ERRORS as exc:
+            raise self.translate(exc, login_op, attempt) from exc
+        try:
+            return fn(self.client)
+        except _WIRE_ERRORS as exc:
+            raise self.translate(exc, op, attempt) from exc
+
+    def translate(self, exc: Exception, op: Op, attempts: int = 1) -> ProcessMakerPrefectError:
+        """:func:`translate` with this session's settings and login."""
+        return translate(exc, op, self.settings, self.login, attempts)
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.client.adapter.close()
