@@ -14,7 +14,7 @@ from typing import Any
 from tasks.api import ProcessMakerClient
 from tasks.api.tls import check_transport
 from tasks.auth import BearerAuth, TokenProvider, get_token_provider
-from tasks.auth.credentials import SECRET_KEYS, ProcessMakerCredentials, choose_grant
+from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials, choose_grant
 from tasks.errors import ProcessMakerPrefectError
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.vault import get_vault
@@ -65,14 +65,14 @@ def _configuration(ctx: _Context) -> str:
 
 def _vault_login(ctx: _Context) -> str:
     vault = get_vault(ctx.vault)
-    return f"reachable at {ctx.vault.addr}, logged in with {vault.login_method()}"
+    return f"reachable at {ctx.vault.addr}, logged in with {vault.logged_in_as()}"
 
 
 def _secret(ctx: _Context) -> str:
     secret = get_vault(ctx.vault).read(ctx.pm.secret, fresh=True)
     credentials = ProcessMakerCredentials.from_mapping(secret.data)
     ctx.facts["credentials"] = credentials
-    keys = [f"{key}=****" for key in SECRET_KEYS if key in credentials.present()]
+    keys = [f"{key}=****" for key in CREDENTIAL_FIELDS if key in credentials.present()]
     version = f"KV v{secret.kv_version}" + (f", version {secret.version}" if secret.version else "")
     return f"{ctx.pm.secret} ({version}) holds {', '.join(keys) or 'no known keys'}"
 

@@ -31,7 +31,7 @@ def redact_url(url: str) -> str:
 
 # Keys whose values are credentials wherever they appear in a ProcessMaker response, e.g.
 # the accessToken of POST /users/{id}/tokens or an environment variable's value.
-SECRET_KEYS = frozenset(
+CREDENTIAL_KEYS = frozenset(
     {
         "accesstoken",
         "access_token",
@@ -47,11 +47,17 @@ SECRET_KEYS = frozenset(
 )
 
 
+def _is_credential(key: Any) -> bool:
+    return str(key).lower() in CREDENTIAL_KEYS
+
+
 def redact_secrets(value: Any) -> Any:
     """A copy of a JSON value with the values of credential-like keys masked, at any depth."""
     if isinstance(value, dict):
         return {
-            key: MASK if str(key).lower() in SECRET_KEYS and value[key] else redact_secrets(item)
+            key: MASK
+            if str(key).lower() in CREDENTIAL_KEYS and value[key]
+            else redact_secrets(item)
             for key, item in value.items()
         }
     if isinstance(value, list):

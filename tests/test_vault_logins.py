@@ -96,7 +96,7 @@ def test_approle_login_with_secret_id_from_env(
     monkeypatch.setenv("VAULT_ROLE_ID", approle[0])
     monkeypatch.setenv("VAULT_SECRET_ID", approle[1])
     vault = get_vault()
-    assert vault.login_method() == "approle (mount approle)"
+    assert vault.logged_in_as() == "approle (mount approle)"
     assert vault.read(seeded).get("client_id").get_secret_value() == "pm-client"
 
 
@@ -118,7 +118,7 @@ def test_approle_at_a_custom_mount(openbao: OpenBao, seeded: str) -> None:
     vault = client(
         openbao, auth_method="approle", auth_mount=mount, role_id=role_id, secret_id=secret_id
     )
-    assert vault.login_method() == "approle (mount approle-prod)"
+    assert vault.logged_in_as() == "approle (mount approle-prod)"
     assert vault.read(seeded).keys() == sorted(DATA)
 
 
@@ -374,7 +374,7 @@ def test_kubernetes_login_of_an_unknown_account_fails(
 def test_token_near_expiry_is_renewed(openbao: OpenBao, seeded: str) -> None:
     token = openbao.token_for(PM_POLICY, ttl="10m", renewable=True)
     vault = client(openbao, token=SecretStr(token), renew_leeway=3600)  # always "near expiry"
-    vault.login_method()  # logs in: looks the token up
+    vault.logged_in_as()  # logs in: looks the token up
     assert not openbao.client.auth.token.lookup(token)["data"].get("last_renewal_time")
     vault.read(seeded)
     assert openbao.client.auth.token.lookup(token)["data"]["last_renewal_time"]
@@ -401,7 +401,7 @@ def test_unrenewable_token_near_expiry_logs_in_again(openbao: OpenBao, seeded: s
     vault = client(
         openbao, auth_method="approle", role_id=role_id, secret_id=secret_id, renew_leeway=3600
     )
-    first = vault.login_method() and vault._session.client.token
+    first = vault.logged_in_as() and vault._session.client.token
     vault.read(seeded, fresh=True)
     assert vault._session.client.token != first
 

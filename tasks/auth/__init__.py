@@ -3,7 +3,7 @@ process-wide token provider, and the one-time PKCE login that stores a refresh t
 
 from __future__ import annotations
 
-from tasks.auth.credentials import SECRET_KEYS, ProcessMakerCredentials, choose_grant
+from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials, choose_grant
 from tasks.auth.pkce_login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
 from tasks.auth.provider import (
     BearerAuth,
@@ -14,7 +14,7 @@ from tasks.auth.provider import (
 from tasks.auth.token_endpoint import Token, TokenEndpoint
 
 __all__ = [
-    "SECRET_KEYS",
+    "CREDENTIAL_FIELDS",
     "AuthorizationCodeLogin",
     "BearerAuth",
     "CallbackListener",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from tasks.errors import ConfigurationError, VaultKeyMissingError
 from tasks.settings import GrantName
 
-__all__ = ["GRANT_KEYS", "SECRET_KEYS", "ProcessMakerCredentials", "choose_grant"]
+__all__ = ["CREDENTIAL_FIELDS", "GRANT_KEYS", "ProcessMakerCredentials", "choose_grant"]
 
 # The keys each grant needs in the Vault secret, in the order doctor reports them.
 GRANT_KEYS: dict[GrantName, tuple[str, ...]] = {
@@ -18,7 +18,7 @@ GRANT_KEYS: dict[GrantName, tuple[str, ...]] = {
     "refresh_token": ("client_id", "client_secret", "refresh_token"),
     "client_credentials": ("client_id", "client_secret"),
 }
-SECRET_KEYS = (
+CREDENTIAL_FIELDS = (
     "client_id",
     "client_secret",
     "username",
@@ -44,7 +44,7 @@ class ProcessMakerCredentials(BaseModel):
     def from_mapping(cls, data: Mapping[str, SecretStr]) -> ProcessMakerCredentials:
         """Build from a Vault secret's data; unknown keys are ignored, blank values are absent."""
         values: dict[str, SecretStr | str] = {}
-        for key in SECRET_KEYS:
+        for key in CREDENTIAL_FIELDS:
             secret = data.get(key)
             if secret is None or not secret.get_secret_value().strip():
                 continue
@@ -54,7 +54,7 @@ class ProcessMakerCredentials(BaseModel):
 
     def present(self) -> set[str]:
         """Names of the keys that have a value."""
-        return {key for key in SECRET_KEYS if getattr(self, key) is not None}
+        return {key for key in CREDENTIAL_FIELDS if getattr(self, key) is not None}
 
     def reveal(self, key: str, path: str) -> str:
         """The plain value of ``key``, for the one place a request is built."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from oauthlib.oauth2 import BackendApplicationClient, Client, LegacyApplicationClient
@@ -44,6 +45,8 @@ class Grant(Protocol):
 class _VaultBacked:
     """A grant whose credentials are read from one Vault secret, once per provider."""
 
+    name: GrantName
+
     def __init__(self, vault: VaultSecrets, path: str, endpoint: TokenEndpoint) -> None:
         self.vault = vault
         self.path = path
@@ -52,7 +55,7 @@ class _VaultBacked:
     def _read(self, *, fresh: bool = False) -> tuple[VaultSecret, ProcessMakerCredentials]:
         secret = self.vault.read(self.path, fresh=fresh)
         credentials = ProcessMakerCredentials.from_mapping(secret.data)
-        credentials.require(self.name, self.path)  # type: ignore[attr-defined]
+        credentials.require(self.name, self.path)
         return secret, credentials
 
     def _post(self, client: Client, body: str, credentials: ProcessMakerCredentials) -> Token:
@@ -62,7 +65,7 @@ class _VaultBacked:
             if s is not None
         ]
         try:
-            return self.endpoint.request(client, body, grant=self.name, secrets=secrets)  # type: ignore[attr-defined]
+            return self.endpoint.request(client, body, grant=self.name, secrets=secrets)
         except TokenRejectedError as exc:
             raise TokenRejectedError(
                 f"{exc} (Vault secret {self.path})", error=exc.error, status_code=exc.status_code
@@ -228,10 +231,10 @@ class RefreshTokenGrant(_VaultBacked):
 
 def make_grant(grant: GrantName, vault: VaultSecrets, path: str, endpoint: TokenEndpoint) -> Grant:
     """The Grant for ``grant`` (PROCESSMAKER_AUTH or inferred)."""
-    classes: dict[GrantName, type[_VaultBacked]] = {
+    classes: dict[GrantName, Callable[[VaultSecrets, str, TokenEndpoint], Grant]] = {
         "password": PasswordGrant,
         "pat": PersonalAccessTokenGrant,
         "refresh_token": RefreshTokenGrant,
         "client_credentials": ClientCredentialsGrant,
     }
-    return classes[grant](vault, path, endpoint)  # type: ignore[return-value]
+    return classes[grant](vault, path, endpoint)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import requests
 from oauthlib.oauth2 import Client, OAuth2Error
 from pydantic import SecretStr
@@ -40,17 +40,13 @@ _GRANT_FIX = {
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
-    """Decode a JWT's payload without verifying it; ``{}`` for an opaque token.
+    """A JWT's claims without verifying its signature; ``{}`` for an opaque token.
 
-    Only used to read ``exp`` and ``sub``: the server verifies the signature, not us.
+    Only used to read ``exp``, ``iat`` and ``sub``: the server verifies the signature, not us.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
     try:
-        padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
-    except ValueError:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
         return {}
     return claims if isinstance(claims, dict) else {}
 

@@ -108,8 +108,10 @@ class VaultSecrets:
     def __repr__(self) -> str:
         return f"VaultSecrets(addr={self.settings.addr!r}, login={self._session.describe()!r})"
 
-    def login_method(self) -> str:
+    def logged_in_as(self) -> str:
         """Log in now (or validate the token) and say how, e.g. ``approle (mount approle)``.
+
+        Named for what it does: it does log in (the doctor's Vault check calls it).
 
         Raises:
             VaultAuthError: the login failed.
