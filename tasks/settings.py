@@ -18,7 +18,9 @@ __all__ = [
     "load_settings",
 ]
 
-VaultAuthMethod = Literal["token", "approle", "kubernetes", "jwt", "userpass"]
+VaultAuthMethod = Literal[
+    "token", "approle", "kubernetes", "jwt", "userpass", "cert", "ldap", "agent"
+]
 GrantName = Literal["password", "pat", "refresh_token", "client_credentials"]
 
 DEFAULT_K8S_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -49,6 +51,9 @@ class VaultSettings(BaseSettings):
         None, description="Mount of the auth method when not its default (e.g. 'approle-prod')."
     )
     token: SecretStr | None = Field(None, description="Vault token (auth_method=token).")
+    token_file: Path | None = Field(
+        None, description="File holding the token, e.g. a Vault Agent's sink (auth_method=token)."
+    )
     role_id: str | None = Field(None, description="AppRole role id (auth_method=approle).")
     secret_id: SecretStr | None = Field(
         None, description="AppRole secret id (auth_method=approle)."
@@ -62,8 +67,11 @@ class VaultSettings(BaseSettings):
     )
     jwt: SecretStr | None = Field(None, description="JWT to log in with (auth_method=jwt).")
     jwt_file: Path | None = Field(None, description="File holding the JWT, instead of VAULT_JWT.")
-    username: str | None = Field(None, description="Username (auth_method=userpass).")
-    password: SecretStr | None = Field(None, description="Password (auth_method=userpass).")
+    username: str | None = Field(None, description="Username (auth_method=userpass or ldap).")
+    password: SecretStr | None = Field(None, description="Password (auth_method=userpass or ldap).")
+    cert_role: str | None = Field(
+        None, description="Certificate role to log in as (auth_method=cert); unset: any."
+    )
     renew_leeway: float = Field(
         60.0, ge=0, le=86400, description="Renew the Vault token this many seconds before expiry."
     )
