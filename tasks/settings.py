@@ -18,9 +18,7 @@ __all__ = [
     "load_settings",
 ]
 
-VaultAuthMethod = Literal[
-    "token", "approle", "kubernetes", "jwt", "userpass", "cert", "ldap", "agent"
-]
+VaultAuthMethod = Literal["token", "approle", "kubernetes", "jwt", "userpass", "cert", "agent"]
 GrantName = Literal["password", "pat", "refresh_token", "client_credentials"]
 
 DEFAULT_K8S_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -67,8 +65,8 @@ class VaultSettings(BaseSettings):
     )
     jwt: SecretStr | None = Field(None, description="JWT to log in with (auth_method=jwt).")
     jwt_file: Path | None = Field(None, description="File holding the JWT, instead of VAULT_JWT.")
-    username: str | None = Field(None, description="Username (auth_method=userpass or ldap).")
-    password: SecretStr | None = Field(None, description="Password (auth_method=userpass or ldap).")
+    username: str | None = Field(None, description="Username (auth_method=userpass).")
+    password: SecretStr | None = Field(None, description="Password (auth_method=userpass).")
     cert_role: str | None = Field(
         None, description="Certificate role to log in as (auth_method=cert); unset: any."
     )

@@ -8,5 +8,4 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.vault_tls",
     "tests.fixtures.vault_agent",
-    "tests.fixtures.ldap",
 ]

@@ -262,22 +262,6 @@ class CertLogin(_Base):
         return LoginResult.from_auth(response["auth"])
 
 
-class LdapLogin(UserpassLogin):
-    """``POST /v1/auth/<mount>/login/<username>``: Vault binds to LDAP as the user."""
-
-    method = "ldap"
-
-    def login(self, client: hvac.Client) -> LoginResult:
-        """``POST /v1/auth/<mount>/login/<username>``."""
-        assert self.settings.password is not None  # noqa: S101 - guaranteed by check()
-        response = client.auth.ldap.login(
-            username=self.settings.username,
-            password=self.settings.password.get_secret_value(),
-            mount_point=self.mount,
-        )
-        return LoginResult.from_auth(response["auth"])
-
-
 class AgentLogin(_Base):
     """No credential here: ``VAULT_ADDR`` is a Vault Agent whose API proxy adds its token.
 
@@ -317,7 +301,6 @@ _LOGINS: dict[str, type[_Base]] = {
         JwtLogin,
         UserpassLogin,
         CertLogin,
-        LdapLogin,
         AgentLogin,
     )
 }

@@ -62,8 +62,6 @@ _LOGIN_HINTS = {
     "service account",
     "jwt": "check VAULT_ROLE and that the JWT's signature and claims match the role",
     "userpass": "check VAULT_USERNAME and VAULT_PASSWORD",
-    "ldap": "check VAULT_USERNAME and VAULT_PASSWORD, and that the user is in an LDAP group "
-    "mapped to a policy (auth/<mount>/groups)",
     "cert": "check VAULT_CLIENT_CERT/VAULT_CLIENT_KEY are signed by a CA the cert method trusts "
     "and match VAULT_CERT_ROLE's constraints",
     "agent": "check VAULT_ADDR is the Vault Agent's listener, that its api_proxy sets "
