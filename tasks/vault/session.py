@@ -114,7 +114,7 @@ def translate(
             "retry later or check the server's logs"
         )
     if op.action == "log in":
-        at = f"the agent at {settings.addr}" if login.method == "agent" else f"auth/{login.mount}"
+        at = settings.addr if login.method == "agent" else f"auth/{login.mount}"
         return VaultAuthError(
             f"Vault login with method {login.method} at {at} failed ({said}): "
             + _LOGIN_HINTS[login.method].format(source=getattr(login, "source", ""))
