@@ -119,22 +119,28 @@ class TokenLogin(_Base):
         self.file: Path | None = None
         if s.token is not None and s.token.get_secret_value():
             return
+        chosen = "auth_method" in s.model_fields_set
         if s.token_file is not None:
             self.source, self.file = "VAULT_TOKEN_FILE", s.token_file
-        elif "auth_method" not in s.model_fields_set and cli_token_file().is_file():
-            self.source, self.file = "~/.vault-token", cli_token_file()
+        elif not chosen and cli_token_file().is_file():
+            # The path too: a worker may run with another HOME than the one who logged in.
+            self.source, self.file = f"~/.vault-token ({cli_token_file()})", cli_token_file()
         else:
+            cli = (
+                "~/.vault-token is read only when VAULT_AUTH_METHOD is unset"
+                if chosen
+                else f"or run `bao login` to write ~/.vault-token, absent at {cli_token_file()}"
+            )
             raise ConfigurationError(
                 f"VAULT_TOKEN is required when VAULT_AUTH_METHOD={self.method}: set it or "
-                "VAULT_TOKEN_FILE (~/.vault-token is read only when VAULT_AUTH_METHOD is unset)"
+                f"VAULT_TOKEN_FILE ({cli})"
             )
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``GET /v1/auth/token/lookup-self``: the token's remaining TTL and renewability."""
         token = self.settings.token
         if self.file is not None:
-            variable = "VAULT_TOKEN_FILE" if self.source == "VAULT_TOKEN_FILE" else "~/.vault-token"
-            token = _read_file(self.file, variable)
+            token = _read_file(self.file, self.source.split(" ")[0])
         assert token is not None  # noqa: S101 - guaranteed by check()
         client.token = token.get_secret_value()
         data = client.auth.token.lookup_self()["data"]
