@@ -47,7 +47,7 @@ def test_worker_reads_through_the_agent_with_no_token_of_its_own(
     monkeypatch.setenv("VAULT_ADDR", vault_agent.addr)
     monkeypatch.setenv("VAULT_AUTH_METHOD", "agent")
     vault = get_vault()
-    assert vault.login_method() == f"agent (its token from auth/approle, via {vault_agent.addr})"
+    assert vault.logged_in_as() == f"agent (its token from auth/approle, via {vault_agent.addr})"
     assert vault.read(seeded).get("client_id").get_secret_value() == "pm-client"
     assert vault._session.client.token == ""  # the agent's token never reaches this process
 
@@ -97,7 +97,7 @@ def test_sink_file_as_token_file(
     monkeypatch.setenv("VAULT_ADDR", openbao.addr)
     monkeypatch.setenv("VAULT_TOKEN_FILE", str(vault_agent.sink))
     vault = get_vault()
-    assert vault.login_method() == "token (from VAULT_TOKEN_FILE)"
+    assert vault.logged_in_as() == "token (from VAULT_TOKEN_FILE)"
     assert vault.read(seeded).keys() == sorted(DATA)
     assert vault._session.client.token == vault_agent.token()
 
@@ -132,4 +132,4 @@ def test_revoked_token_in_the_file_names_the_file(
 def test_missing_token_file_names_the_variable(tmp_path: Path, openbao: OpenBao) -> None:
     vault = client(openbao.addr, token_file=tmp_path / "no-sink")
     with pytest.raises(ConfigurationError, match=r"^VAULT_TOKEN_FILE=.*no-sink cannot be read"):
-        vault.login_method()
+        vault.logged_in_as()

@@ -56,7 +56,7 @@ def test_cert_login_from_the_environment(
     monkeypatch.setenv("VAULT_CLIENT_KEY", str(tls_openbao.trusted.key_file))
     monkeypatch.setenv("VAULT_CERT_ROLE", CERT_ROLE)
     vault = get_vault()
-    assert vault.login_method() == "cert (mount cert)"
+    assert vault.logged_in_as() == "cert (mount cert)"
     assert vault.read(seeded).get("client_id").get_secret_value() == "pm-client"
 
 
@@ -97,7 +97,7 @@ def test_token_near_expiry_is_renewed_with_the_certificate(
     tls_openbao: TlsOpenBao, seeded: str
 ) -> None:
     vault = client(tls_openbao, tls_openbao.trusted, renew_leeway=86400)  # always near expiry
-    vault.login_method()
+    vault.logged_in_as()
     token = vault._session.client.token
     assert not tls_openbao.root.auth.token.lookup(token)["data"].get("last_renewal_time")
     vault.read(seeded)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tasks.checks import CheckResult, run_checks
 from tasks.errors import ConfigurationError, VaultAuthError
+from tasks.health_checks import CheckResult, run_checks
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.vault import get_vault
 from tests.fixtures.openbao import PM_POLICY, OpenBao
@@ -63,7 +63,7 @@ def test_vault_token_wins_over_the_cli_token_file(
     (tmp_path / ".vault-token").write_text("s.stale-token-from-an-old-login")
     monkeypatch.setenv("VAULT_ADDR", openbao.addr)
     monkeypatch.setenv("VAULT_TOKEN", openbao.token_for(PM_POLICY))
-    assert get_vault().login_method() == "token (from VAULT_TOKEN)"
+    assert get_vault().logged_in_as() == "token (from VAULT_TOKEN)"
 
 
 def test_cli_token_file_is_not_read_when_the_token_method_is_chosen(
@@ -102,7 +102,7 @@ def test_revoked_cli_token_names_the_file(
     monkeypatch.setenv("VAULT_ADDR", openbao.addr)
     monkeypatch.setenv("VAULT_MAX_RETRIES", "0")
     with pytest.raises(VaultAuthError, match=r"check ~/.vault-token \(.*\) is valid"):
-        get_vault().login_method()
+        get_vault().logged_in_as()
 
 
 # --- doctor: method, mount, and the setting to fix ------------------------------------------
