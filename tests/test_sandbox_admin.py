@@ -98,6 +98,14 @@ def test_request_files_are_a_plain_collection(sandbox: SandboxServer) -> None:
     assert get_json(sandbox, "/requests/34/files")["data"] == []
 
 
+def test_files_list_every_request_file_by_updated_at(sandbox: SandboxServer) -> None:
+    body = get_json(sandbox, "/files", per_page=200)
+    stamps = [f["updated_at"] for f in body["data"]]
+    assert body["meta"]["total"] == len(stamps) > 50
+    assert stamps == sorted(stamps)
+    assert get_json(sandbox, "/files", filter="receipt-33.")["meta"]["total"] == 1
+
+
 def test_deleting_a_request_deletes_its_files(
     sandbox: SandboxServer, sandbox_reset: SandboxControl
 ) -> None:
