@@ -15,12 +15,10 @@ from starlette.routing import Route
 
 from sandbox.admin_serializers import SERIALIZERS
 from sandbox.listing import ApiError, ListQuery, api_endpoint, list_page, not_found
-from sandbox.seed_admin import REQUEST
+from sandbox.seed_admin import REQUEST, TASK
 from sandbox.store import Store
 
 __all__ = ["admin_routes"]
-
-TASK = "ProcessMaker\\Models\\ProcessRequestToken"
 
 # Query parameters each index method filters on, as SQL over the resource's table.
 _FILTERS: dict[str, dict[str, str]] = {
