@@ -14,6 +14,7 @@ from tasks import (
     ConfigurationError,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
+    ProcessMakerUnavailableError,
     TokenError,
     VaultError,
     check_destination_url,
@@ -25,8 +26,15 @@ from tasks import (
 
 __all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
 
-# Failures of Vault, credentials or configuration are not about one resource: stop there.
-_RUN_WIDE = (ConfigurationError, VaultError, TokenError, ProcessMakerAuthError)
+# Failures of Vault, credentials or configuration, or a ProcessMaker that is down, are not
+# about one resource: stop there.
+_RUN_WIDE = (
+    ConfigurationError,
+    VaultError,
+    TokenError,
+    ProcessMakerAuthError,
+    ProcessMakerUnavailableError,
+)
 
 
 class SyncFailed(ProcessMakerPrefectError):

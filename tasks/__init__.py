@@ -53,6 +53,7 @@ from tasks.errors import (
     ConfigurationError,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
+    ProcessMakerUnavailableError,
     TokenError,
     VaultError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "ProcessMakerCredentials",
     "ProcessMakerPrefectError",
     "ProcessMakerSettings",
+    "ProcessMakerUnavailableError",
     "TokenEndpoint",
     "TokenError",
     "VaultError",

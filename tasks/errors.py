@@ -22,8 +22,10 @@ query string, a header, a token or any other secret value.
     │   │   ├── ProcessMakerNotFoundError  404
     │   │   └── ProcessMakerValidationError   422 with field errors
     │   ├── ProcessMakerServerError (R)    connection error, 429, 5xx
+    │   ├── ProcessMakerUnavailableError   circuit open: N calls in a row failed; stop
     │   ├── OutcomeUnknownError            non-idempotent call timed out; not replayed
     │   └── MalformedResponseError         not JSON, or not ProcessMaker's envelope
+    │       └── IncompleteResponseError (R)   a JSON body cut off in transit
     └── DestinationError                   the sync destination failed; nothing half-written
 
 (R) marks subclasses of :class:`RetriableError`: only those are retried, by urllib3 inside a
@@ -37,6 +39,7 @@ from typing import Any
 __all__ = [
     "ConfigurationError",
     "DestinationError",
+    "IncompleteResponseError",
     "MalformedResponseError",
     "OutcomeUnknownError",
     "ProcessMakerAPIError",
@@ -45,6 +48,7 @@ __all__ = [
     "ProcessMakerNotFoundError",
     "ProcessMakerPrefectError",
     "ProcessMakerServerError",
+    "ProcessMakerUnavailableError",
     "ProcessMakerValidationError",
     "RetriableError",
     "TokenEndpointUnavailableError",
@@ -170,6 +174,15 @@ class ProcessMakerServerError(ProcessMakerAPIError, RetriableError):
     """Connection error, 429 or 5xx, still failing after the client's own retries."""
 
 
+class ProcessMakerUnavailableError(ProcessMakerAPIError):
+    """ProcessMaker looks down: so many calls in a row failed that calls stop for a while.
+
+    Raised by the circuit breaker (``tasks.api.breaker``) instead of spending every retry of
+    every call on an outage. Not retriable on purpose: Prefect's retries come seconds later,
+    while the breaker is still open; the next scheduled run resumes from the watermark.
+    """
+
+
 class OutcomeUnknownError(ProcessMakerAPIError):
     """A non-idempotent call (POST) timed out or lost its connection after being sent.
 
@@ -180,6 +193,13 @@ class OutcomeUnknownError(ProcessMakerAPIError):
 
 class MalformedResponseError(ProcessMakerAPIError):
     """ProcessMaker answered with something that is not JSON or not the expected envelope."""
+
+
+class IncompleteResponseError(MalformedResponseError, RetriableError):
+    """A JSON body that breaks off: cut in transit (a proxy, a worker killed mid-answer).
+
+    Reading it again can help, unlike the other malformed bodies.
+    """
 
 
 class DestinationError(ProcessMakerPrefectError):

@@ -104,6 +104,22 @@ class ProcessMakerSettings(BaseSettings):
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds per ProcessMaker HTTP call.")
     retries: int = Field(5, ge=0, le=20, description="Retries of a transient failure per call.")
     backoff: float = Field(0.5, ge=0, le=60, description="Backoff factor between retries, seconds.")
+    page_rounds: int = Field(
+        2, ge=1, le=5, description="Rounds of retries a list page gets before its error escapes."
+    )
+    page_round_delay: float = Field(
+        15.0, ge=0, le=600, description="Seconds before a list page's next round (doubling)."
+    )
+    breaker_threshold: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Failed calls in a row (all threads) after which ProcessMaker counts as "
+        "down and every call fails at once.",
+    )
+    breaker_cooldown: float = Field(
+        60.0, ge=0, le=3600, description="Seconds calls stay stopped before one trial call."
+    )
     page_size: int = Field(500, ge=1, le=1000, description="Records per page when listing.")
     max_concurrency: int = Field(4, ge=1, le=32, description="Pages fetched at once.")
     sync_lag: float = Field(

@@ -15,10 +15,19 @@ from typing import Any
 
 import requests
 
+from tasks.api.bodies import list_envelope
+from tasks.api.breaker import CircuitBreaker, breaker_for
+from tasks.api.page_reads import PageRetry
 from tasks.api.pagination import KeysetPaginator, Page, PageNumberPaginator
 from tasks.api.tls import verify_option
 from tasks.api.transport import DEFAULT_USER_AGENT, build_session, check_response, transport_error
-from tasks.errors import MalformedResponseError
+from tasks.errors import (
+    IncompleteResponseError,
+    MalformedResponseError,
+    OutcomeUnknownError,
+    ProcessMakerPrefectError,
+    ProcessMakerServerError,
+)
 from tasks.process_cache import ProcessCache
 from tasks.redaction import redact_url
 from tasks.settings import ProcessMakerSettings
@@ -43,6 +52,10 @@ class ProcessMakerClient:
         user_agent: ``User-Agent`` header.
         session: A session to share (see :func:`open_client`); the client then leaves it
             open on ``close()``. Default: a session of its own, built from the above.
+        breaker: The instance's circuit breaker; pass the one the shared ``session`` reports
+            to. Default: the process's breaker for ``base_url``.
+        page_rounds: Rounds of retries a list page gets (see ``tasks.api.page_reads``).
+        page_round_delay: Seconds before a list page's second round (doubling after).
     """
 
     def __init__(
@@ -57,8 +70,13 @@ class ProcessMakerClient:
         pool_size: int = 8,
         user_agent: str = DEFAULT_USER_AGENT,
         session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
+        page_rounds: int = 2,
+        page_round_delay: float = 15.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.breaker = breaker or breaker_for(self.base_url)
+        self.page_retry = PageRetry(retries, backoff, page_rounds, page_round_delay)
         self.auth = auth
         self.pool_size = pool_size
         if isinstance(timeout, tuple):
@@ -72,6 +90,7 @@ class ProcessMakerClient:
             pool_size=pool_size,
             verify=verify,
             user_agent=user_agent,
+            breaker=self.breaker,
         )
 
     @classmethod
@@ -92,6 +111,9 @@ class ProcessMakerClient:
             verify=verify_option(settings),
             pool_size=_pool_size(settings),
             session=session,
+            breaker=_breaker(settings),
+            page_rounds=settings.page_rounds,
+            page_round_delay=settings.page_round_delay,
         )
 
     def close(self) -> None:
@@ -129,11 +151,14 @@ class ProcessMakerClient:
             ProcessMakerClientError: 4xx (subclasses for 401/403, 404, 422).
             ProcessMakerServerError: unreachable, 429 or 5xx after the retries (retriable).
             OutcomeUnknownError: a POST/PATCH was sent but its outcome is unknown.
+            IncompleteResponseError: a 2xx JSON body cut off in transit (retriable).
             MalformedResponseError: a 2xx body that is not JSON.
+            ProcessMakerUnavailableError: the instance's circuit breaker is open.
         """
         method = method.upper()
         full_path = api_path(path)
         shown = redact_url(full_path)  # what messages name: never a query string
+        self.breaker.before_call()
         try:
             response = self._session.request(
                 method,
@@ -145,8 +170,26 @@ class ProcessMakerClient:
             )
         except requests.RequestException as exc:
             # Not chained: requests' text holds the full URL, query string (PMQL) included.
-            raise transport_error(method, shown, exc) from None
-        return self._check(response, method, shown)
+            raise self._failed(transport_error(method, shown, exc)) from None
+        try:
+            body = self._check(response, method, shown)
+        except ProcessMakerPrefectError as exc:
+            raise self._failed(exc) from None
+        self.breaker.record_success()
+        return body
+
+    def _failed(self, exc: ProcessMakerPrefectError) -> ProcessMakerPrefectError:
+        """Tell the breaker how the call ended; the error to raise for it."""
+        down = isinstance(exc, (OutcomeUnknownError, IncompleteResponseError)) or (
+            isinstance(exc, ProcessMakerServerError) and exc.status_code != 429
+        )
+        if not down:
+            self.breaker.record_success()  # an answer, if not the one we wanted
+            return exc
+        self.breaker.record_failure(str(exc).split("; ")[0])
+        if self.breaker.is_open and not isinstance(exc, OutcomeUnknownError):
+            return self.breaker.error()  # a POST that may have run keeps its own line
+        return exc
 
     def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         """``GET /api/1.0{path}``."""
@@ -177,23 +220,14 @@ class ProcessMakerClient:
     # -- lists ----------------------------------------------------------------------------
 
     def get_page(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``GET /api/1.0{path}`` of a list route: its ``{"data", "meta"}`` envelope, checked."""
-        body = self.get(path, params=params)
-        if isinstance(body, dict):
-            data = body.get("data")
-            if (
-                isinstance(data, list)
-                and isinstance(body.get("meta"), dict)
-                and all(isinstance(row, dict) for row in data)
-            ):
-                return body
+        """``GET /api/1.0{path}`` of a list route: its ``{"data", "meta"}`` envelope, checked.
+
+        A page that still fails after its retries is read again on its own
+        (``tasks.api.page_reads``) before the error escapes.
+        """
         shown = redact_url(api_path(path))
-        raise MalformedResponseError(
-            f"GET {shown} -> 200: not ProcessMaker's list envelope (data and meta); "
-            "check that the path names a list route",
-            status_code=200,
-            method="GET",
-            path=shown,
+        return self.page_retry.read(
+            lambda: list_envelope(self.get(path, params=params), "GET", shown), self.breaker
         )
 
     def list_pages(
@@ -310,6 +344,10 @@ def _pool_size(settings: ProcessMakerSettings) -> int:
     return max(8, settings.max_concurrency + 2)
 
 
+def _breaker(settings: ProcessMakerSettings) -> CircuitBreaker:
+    return breaker_for(settings.url, settings.breaker_threshold, settings.breaker_cooldown)
+
+
 def _open_session(settings: ProcessMakerSettings) -> requests.Session:
     return build_session(
         retries=settings.retries,
@@ -317,6 +355,7 @@ def _open_session(settings: ProcessMakerSettings) -> requests.Session:
         pool_size=_pool_size(settings),
         verify=verify_option(settings),
         user_agent=DEFAULT_USER_AGENT,
+        breaker=_breaker(settings),
     )
 
 

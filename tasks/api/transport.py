@@ -10,12 +10,14 @@ What may be replayed is decided by whether the request can have been executed:
   retried, honouring ``Retry-After``;
 - answered 502 or 504: a gateway lost or timed out on the upstream call, which may have run;
   only idempotent methods are retried;
-- answered 500: not retried here. ProcessMaker answers 500 ``{"message": "Server Error"}``
-  for unhandled exceptions, which are nearly always deterministic bugs or bad data: replaying
-  at once only doubles the load and the wait. For an idempotent call the client raises the
-  retriable ``ProcessMakerServerError``, so a transient 500 still gets the Prefect task's own,
-  slower retry; a POST/PATCH answered 500, 502 or 504 may have run halfway and raises
-  ``OutcomeUnknownError``, which nothing retries.
+- answered 500: a read (GET, HEAD, OPTIONS) is retried. On a busy ProcessMaker behind a load
+  balancer a 500 on a read is most often transient (a worker restarting, a lock timeout, a
+  deploy), and a read cannot have changed anything. A write answered 500, 502 or 504 may have
+  run halfway: a PUT/DELETE raises the retriable ``ProcessMakerServerError`` (left to the
+  Prefect task), a POST/PATCH ``OutcomeUnknownError``, which nothing retries.
+
+Every attempt's outcome also goes to the instance's circuit breaker (``tasks.api.breaker``):
+a retry sleeping out its backoff wakes and fails at once when the breaker opens.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from urllib3.exceptions import (
     NewConnectionError,
     ResponseError,
 )
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from tasks.api.bodies import json_body
+from tasks.api.breaker import CircuitBreaker
 from tasks.errors import (
     ConfigurationError,
-    MalformedResponseError,
     OutcomeUnknownError,
     ProcessMakerAPIError,
     ProcessMakerAuthError,
@@ -50,6 +54,7 @@ from tasks.redaction import redact, redact_url
 __all__ = [
     "DEFAULT_USER_AGENT",
     "IDEMPOTENT_METHODS",
+    "READ_METHODS",
     "REFUSED_STATUSES",
     "ApiRetry",
     "build_session",
@@ -59,29 +64,43 @@ __all__ = [
 
 DEFAULT_USER_AGENT = "processmaker-prefect/0.1 (+requests)"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Statuses meaning "not executed, try later": safe to resend even a POST.
 REFUSED_STATUSES = frozenset({429, 503})
 # Statuses worth replaying for idempotent methods.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A read changes nothing, so a 500 (most often transient behind a load balancer) is retried too.
+READ_RETRY_STATUSES = RETRY_STATUSES | {500}
 # A Retry-After longer than this is not slept through: the 429/503 surfaces instead, as a
 # retriable error, so a Prefect retry (or the operator) waits without holding a worker thread.
 MAX_RETRY_AFTER = 120.0
 
 
 class ApiRetry(Retry):
-    """urllib3 ``Retry`` whose status retries depend on the method (see the module docstring)."""
+    """urllib3 ``Retry`` whose status retries depend on the method (see the module docstring),
+    reporting each retried attempt to a circuit breaker and sleeping on it."""
 
-    def __init__(self, *args: Any, max_retry_after: float = MAX_RETRY_AFTER, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        breaker: CircuitBreaker | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.max_retry_after = max_retry_after
+        self.breaker = breaker
 
     def new(self, **kw: Any) -> ApiRetry:
         kw.setdefault("max_retry_after", self.max_retry_after)
+        kw.setdefault("breaker", self.breaker)
         return super().new(**kw)
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if not self.total:
             return False
+        if method.upper() in READ_METHODS:
+            return status_code in READ_RETRY_STATUSES
         if method.upper() in IDEMPOTENT_METHODS:
             return status_code in RETRY_STATUSES
         return status_code in REFUSED_STATUSES
@@ -96,7 +115,36 @@ class ApiRetry(Retry):
                 # urlopen hands back the response itself, since raise_on_status is False.
                 reason = ResponseError("Retry-After too long")
                 raise MaxRetryError(kwargs["_pool"], redact_url(url or ""), reason)
-        return super().increment(method, url, *args, **kwargs)
+        new = super().increment(method, url, *args, **kwargs)
+        # Only attempts that will be retried are counted here; the client counts the last one.
+        if self.breaker is not None:
+            if response is not None and response.status == 429:
+                self.breaker.record_success()  # throttled, so up
+            else:
+                what = f"{method} {redact_url(url or '')}"
+                if response is not None:
+                    what += f" -> {response.status}"
+                else:
+                    what += f" failed: {_attempt_cause(kwargs.get('error'))}"
+                self.breaker.record_failure(what)
+        return new
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        if self.breaker is None:
+            super().sleep(response)
+            return
+        wait = self.get_retry_after(response) if self.respect_retry_after_header and response else 0
+        # Raises ProcessMakerUnavailableError if the breaker opens meanwhile: only a request
+        # that may be sent again sleeps here, so dropping it is safe, even for a POST.
+        self.breaker.pause(wait or self.get_backoff_time())
+
+
+def _attempt_cause(error: BaseException | None) -> str:
+    if isinstance(error, (NewConnectionError, ConnectTimeoutError)):
+        return "could not connect"
+    if error is not None and "timeout" in type(error).__name__.lower():
+        return "no answer in time"
+    return "connection lost"
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -126,6 +174,7 @@ def build_session(
     pool_size: int,
     verify: bool | str,
     user_agent: str,
+    breaker: CircuitBreaker | None = None,
 ) -> requests.Session:
     """A session for one client: one pooled adapter, JSON headers, no cookies.
 
@@ -135,6 +184,7 @@ def build_session(
         pool_size: Connections kept per host; at least the number of concurrent callers.
         verify: requests' ``verify``: True, False or a CA bundle path.
         user_agent: The ``User-Agent`` header.
+        breaker: The instance's circuit breaker, told of every retried attempt.
     """
     retry = ApiRetry(
         total=retries,
@@ -150,6 +200,7 @@ def build_session(
         respect_retry_after_header=True,
         raise_on_status=False,  # the final 429/5xx reaches the client's single _check
         raise_on_redirect=False,
+        breaker=breaker,
     )
     adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
     session = requests.Session()
@@ -214,17 +265,7 @@ def check_response(response: requests.Response, method: str, path: str) -> Any:
     status = response.status_code
     where = f"{method} {path} -> {status}"
     if 200 <= status < 300:
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise MalformedResponseError(
-                f"{where}: the body is not JSON; check that PROCESSMAKER_URL is ProcessMaker",
-                status_code=status,
-                method=method,
-                path=path,
-            ) from None
+        return json_body(response, method, path)
     text = _pm_text(response).rstrip(".")
     kwargs: dict[str, Any] = {"status_code": status, "method": method, "path": path}
     if status in _MAYBE_EXECUTED and method not in IDEMPOTENT_METHODS:
