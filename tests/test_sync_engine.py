@@ -231,17 +231,20 @@ def test_injected_faults_do_not_change_the_result(
 
 
 def test_a_500_fails_the_run_and_a_rerun_resumes_after_the_last_committed_page(
-    stack: PmStack, database: Path
+    stack: PmStack, database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 500 is not replayed by the client (tasks.api.transport): the run fails, and the Prefect
-    task's retry (here: a plain rerun) continues from the watermark, reading nothing twice."""
+    """A page whose every attempt of both rounds answers 500 (tasks.api.page_reads) fails the
+    run, and the Prefect task's retry (here: a plain rerun) continues from the watermark,
+    reading nothing twice."""
+    monkeypatch.setenv("PROCESSMAKER_RETRIES", "1")
+    monkeypatch.setenv("PROCESSMAKER_PAGE_ROUND_DELAY", "0")
     pages = 0
 
     def fail_after_three_pages(resource: str, rows: int) -> None:
         nonlocal pages
         pages += 1
-        if pages == 3:
-            stack.control.set_faults(fail_next=1, fail_status=500)
+        if pages == 3:  # two attempts in each of two rounds
+            stack.control.set_faults(fail_next=4, fail_status=500)
 
     progress_listeners.append(fail_after_three_pages)
     try:
