@@ -29,7 +29,8 @@ query string, a header, a token or any other secret value.
     └── DestinationError                   the sync destination failed; nothing half-written
 
 (R) marks subclasses of :class:`RetriableError`: only those are retried, by urllib3 inside a
-call or by Prefect through :func:`is_retriable` as a task's ``retry_condition_fn``.
+call, by the client for a list page (``tasks.api.page_reads``), or by Prefect through
+:func:`is_retriable` as a task's ``retry_condition_fn``.
 """
 
 from __future__ import annotations
