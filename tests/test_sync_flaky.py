@@ -23,7 +23,7 @@ from tasks.catalogue import resource_for
 from tasks.connection import open_client
 from tasks.destinations import open_destination
 from tasks.errors import ProcessMakerUnavailableError
-from tasks.sync import ResourceSync
+from tasks.sync import ResourceSync, progress_listeners
 from tests.fixtures.stack import PmStack
 from tests.test_sync_engine import assert_equal_to_api, dest_snapshot
 
@@ -102,6 +102,34 @@ def test_sync_completes_in_one_run_with_10_percent_of_list_calls_answering_500(
     assert stats["injected"]["error_500"] >= 3
     assert stats["grants"] == {"password": 1}
     assert_equal_to_api(stack, database, list(DEFAULT_RESOURCES))
+
+
+def test_a_page_that_fails_a_whole_round_costs_that_page_and_nothing_else(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    with open_client() as client, open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}") as dest:
+        ResourceSync(client, dest, resource_for("requests"), per_page=100, lag=LAG).run()
+    clean = stack.control.stats()["requests_total"]
+    stack.control.reset()  # the same seeded rows, and fresh counters
+    pages = 0
+
+    def fail_a_round_after_three_pages(resource: str, rows: int) -> None:
+        nonlocal pages
+        pages += 1
+        if pages == 3:  # every attempt of the next page's first round answers 500
+            stack.control.set_faults(fail_next=RETRIES + 1, fail_status=500, list_only=True)
+
+    database = tmp_path / "b.duckdb"
+    progress_listeners.append(fail_a_round_after_three_pages)
+    try:
+        with open_client() as client, open_destination(f"duckdb:///{database}") as dest:
+            ResourceSync(client, dest, resource_for("requests"), per_page=100, lag=LAG).run()
+    finally:
+        progress_listeners.remove(fail_a_round_after_three_pages)
+    stats = stack.control.stats()
+    assert stats["injected"] == {"error_500": RETRIES + 1}
+    assert stats["requests_total"] == clean + RETRIES + 1  # no page read twice
+    assert_equal_to_api(stack, database, ["requests"])
 
 
 @pytest.mark.usefixtures("prefect_server")
