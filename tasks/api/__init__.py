@@ -1,5 +1,9 @@
 """The ProcessMaker REST API: TLS policy, the retrying transport, paginators and the client.
 
+Resilience lives here too, so every reader and task gets it: body checks (``bodies``), a
+second round for a failing list page (``page_reads``), a circuit breaker per instance
+(``breaker``).
+
 Knows nothing of Vault or tokens: authentication is a ``requests`` auth object handed in.
 """
 
