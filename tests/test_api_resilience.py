@@ -15,6 +15,7 @@ import requests
 
 from sandbox.server import SandboxServer
 from tasks.api import ProcessMakerClient
+from tasks.api.bodies import json_body
 from tasks.api.breaker import CircuitBreaker, breaker_for, reset_breakers
 from tasks.api.page_reads import backoff_seconds
 from tasks.errors import (
@@ -325,3 +326,28 @@ def test_backoff_doubles_with_jitter_and_a_cap() -> None:
     assert [int(backoff_seconds(n, 1.0)) for n in range(4)] == [1, 2, 4, 8]
     assert backoff_seconds(10, 1.0) == 30.0
     assert backoff_seconds(10, 1.0, cap=900.0) > 30.0
+
+
+def _response(body: bytes) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = body
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": [{"id": 1, "ok": tr', b'{"data": [{"id": -1.5e', b'{"data": [{"name": "ACM'],
+)
+def test_a_document_that_runs_out_is_cut_off(body: bytes) -> None:
+    # Built by hand: the sandbox cuts bodies in half, not at each kind of token.
+    with pytest.raises(IncompleteResponseError, match=r"breaks off after \d+ bytes"):
+        json_body(_response(body), "GET", "/api/1.0/requests")
+
+
+@pytest.mark.parametrize("body", [b"{'data': []}", b'{"data": [1 2]}', b'{"a": 1} x'])
+def test_a_complete_document_that_is_not_json_is_not_read_again(body: bytes) -> None:
+    with pytest.raises(MalformedResponseError, match=r"the body is not JSON") as caught:
+        json_body(_response(body), "GET", "/api/1.0/requests")
+    assert not is_retriable(caught.value)

@@ -9,6 +9,7 @@ retriable error; the others say what came back and what to fix.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ from tasks.errors import IncompleteResponseError, MalformedResponseError
 __all__ = ["json_body", "list_envelope"]
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# What may be left where a cut-off document stops parsing: part of a literal or a number.
+_PARTIAL_TOKEN = re.compile(r"t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?|[-+\d.eE]*")
 
 
 def json_body(response: requests.Response, method: str, path: str) -> Any:
@@ -32,13 +35,13 @@ def json_body(response: requests.Response, method: str, path: str) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
-        pass
+    except ValueError as exc:
+        error = exc
     where = f"{method} {path} -> {response.status_code}"
     kwargs: dict[str, Any] = {"status_code": response.status_code, "method": method, "path": path}
     content = response.content
     kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-    if content.lstrip()[:1] in (b"{", b"["):
+    if _breaks_off(error):
         raise IncompleteResponseError(
             f"{where}: the JSON body ({kind}) breaks off after {len(content)} bytes; "
             "a proxy or the connection cut it, try again later",
@@ -56,6 +59,14 @@ def json_body(response: requests.Response, method: str, path: str) -> Any:
         "PROCESSMAKER_URL is ProcessMaker",
         **kwargs,
     )
+
+
+def _breaks_off(error: ValueError) -> bool:
+    """Whether the parser ran out of input (a cut-off document), not into a wrong character."""
+    if not isinstance(error, json.JSONDecodeError):
+        return False
+    rest = error.doc[error.pos :].strip()
+    return error.msg.startswith("Unterminated string") or bool(_PARTIAL_TOKEN.fullmatch(rest))
 
 
 def _title(content: bytes) -> str:
