@@ -3,6 +3,8 @@
 Against the sandbox's fault injection (tests/fixtures/sandbox.py), counted in calls that reached
 it and in the backoff the client asked for, never in wall-clock time: the client's breaker is a
 ``CountingBreaker``, our own ``CircuitBreaker`` that records each pause instead of sleeping it.
+Two tests hand-build a response: the sandbox cuts bodies in half, so it cannot produce a
+document cut at each kind of token, nor a complete document that is not JSON.
 """
 
 from __future__ import annotations
