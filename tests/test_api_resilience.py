@@ -255,6 +255,9 @@ def test_a_breaker_is_per_instance_and_shared_by_the_process() -> None:
         assert breaker_for("https://other.example.com") is not one
         built = ProcessMakerClient("https://pm.example.com", PatAuth("x"))
         assert built.breaker is one
+        # A password written into the URL is not named in the breaker's line.
+        named = breaker_for("https://admin:hunter2-secret@pm.example.com").instance
+        assert named == "https://pm.example.com"
     finally:
         reset_breakers()
 

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from tasks.errors import ProcessMakerUnavailableError
 from tasks.process_cache import ProcessCache
@@ -126,7 +127,14 @@ class CircuitBreaker:
 
 def _build(key: tuple[str, int, float]) -> CircuitBreaker:
     instance, threshold, cooldown = key
-    return CircuitBreaker(instance, threshold=threshold, cooldown=cooldown)
+    return CircuitBreaker(_shown(instance), threshold=threshold, cooldown=cooldown)
+
+
+def _shown(url: str) -> str:
+    """The instance as its error names it: never a user or password written into the URL."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 # One breaker per instance (and its limits) for the whole process: every task run's threads
