@@ -35,7 +35,13 @@ class SandboxConfig:
     personal_token_ttl: int = ONE_YEAR  # personalAccessTokensExpireIn
     throttle_per_minute: int = 60
     database: str | None = None  # SQLite file; None keeps it in a temporary directory
+    certfile: str | None = None  # PEM certificate (chain): serve HTTPS instead of HTTP
+    keyfile: str | None = None  # PEM private key of that certificate
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certfile else "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
