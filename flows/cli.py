@@ -1,4 +1,4 @@
-"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync."""
+"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync, automations."""
 
 from __future__ import annotations
 
@@ -263,6 +263,26 @@ def sync(
         for row in result["resources"]:
             counts[row["resource"]] = row["rows"]
         live.update(render())
+    return 0
+
+
+@app.command
+def automations(*, notify: str) -> int:
+    """Load the day-one automations (flows/automations.yaml) into the Prefect API.
+
+    Notify on expiring credentials, failed checks, a sync failing twice in a row or not
+    completing for an hour; run the healthcheck when a token is refused. Loading again
+    replaces them.
+
+    Args:
+        notify: The Prefect notification block to send through, as type-slug/name
+            (e.g. custom-webhook/processmaker-alerts, slack-webhook/ops).
+    """
+    from flows.automations import load_automations
+
+    for loaded in load_automations(notify):
+        mark = "[green]ok[/]  " if loaded.id else "[yellow]skip[/]"
+        console.print(f"{mark} {loaded.name:<40} {loaded.note}", highlight=False, soft_wrap=True)
     return 0
 
 
