@@ -23,6 +23,7 @@ from tasks.events import emit, instance_resource, reset_emitted, secret_resource
 from tasks.settings import VaultSettings
 from tasks.vault import VaultSecret, VaultSecrets
 from tests.fixtures.openbao import PM_POLICY, OpenBao
+from tests.fixtures.stack import PmStack
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +195,25 @@ def test_an_approle_secret_id_is_unknown_unless_the_policy_allows_its_lookup(
     assert 9.9 < (secret_id.days_left() or 0) <= 10.0
     assert secret_id.expiring(14)
     assert not secret_id.expiring(7)
+
+
+# -- the healthcheck artifact ------------------------------------------------------------------
+
+
+def test_the_healthcheck_artifact_tables_every_expiry_it_can_know(
+    prefect_server: None, pm_stack: PmStack
+) -> None:
+    from flows.healthcheck import healthcheck
+    from tests.test_flows import artifacts_of
+
+    pat = pm_stack.control.create_pat(expires_in=int(3 * DAY))["accessToken"]
+    pm_stack.put(personal_access_token=pat)
+    state = healthcheck(return_state=True)
+    assert state.is_completed()  # a warning is not a failure
+    markdown = artifacts_of(state)["processmaker-health"]
+    assert "| expiry | warn | 1 credential(s) expire within 14 days: pat in 3.0 days" in markdown
+    rows = {line.split("|")[1].strip(): line for line in markdown.splitlines()[-2:]}
+    assert "EXPIRING" in rows["pat"]
+    assert "the PAT's JWT exp" in rows["pat"]
+    assert "| never |" in rows["vault_token"]  # the dev server's root token has no TTL
+    assert pat not in markdown
