@@ -51,12 +51,13 @@ print(",".join(failures))
 """
 
 
-def run(env: dict[str, str], code: str, *args: str, timeout: float = 240) -> str:
+def run(env: dict[str, str], code: str, *args: str, fails: bool = False) -> str:
+    """``python -c code args`` from the checkout; assert it succeeds (or fails, if ``fails``)."""
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
-    assert "Traceback" not in done.stderr or done.returncode == 0, done.stderr[-3000:]
+    assert (done.returncode != 0) == fails, done.stderr[-3000:]
     return done.stdout
 
 
@@ -162,19 +163,6 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.bodies = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", server.bodies  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 MAKE_BLOCK = """
 import sys
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -185,29 +173,62 @@ CustomWebhookNotificationBlock(
 """
 
 
+@pytest.fixture(scope="module")
+def alerts(prefect_api: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+    """A loopback webhook receiver behind a Custom Webhook notification block, and the
+    automations loaded through it as the README says; yields the bodies received."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.bodies = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        run(prefect_api, MAKE_BLOCK, f"http://127.0.0.1:{server.server_port}/hook")
+        cli = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "automations", "--notify",
+             "custom-webhook/processmaker-alerts"],
+            env=prefect_api, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        out = " ".join(cli.stdout.split())
+        assert "ok processmaker-credential-expiring created" in out
+        # Not deployed on this server: the automation that runs the healthcheck says so.
+        assert "skip processmaker-token-refused-healthcheck" in out
+        yield server.bodies  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def received(bodies: list[dict[str, Any]], subject: str) -> list[dict[str, Any]]:
+    return [b for b in bodies if subject in str(b.get("subject"))]
+
+
+def test_the_automations_load_and_loading_again_replaces_them(
+    prefect_api: dict[str, str], alerts: list[dict[str, Any]]
+) -> None:
+    again = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "automations", "--notify",
+         "custom-webhook/processmaker-alerts"],
+        env=prefect_api, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "processmaker-sync-stalled replaced" in " ".join(again.stdout.split())
+    loaded = api(prefect_api, "POST", "/automations/filter", {})
+    assert isinstance(loaded, list)
+    assert sorted(a["name"] for a in loaded) == [
+        "processmaker-credential-check-failed",
+        "processmaker-credential-expiring",
+        "processmaker-sync-failed-twice",
+        "processmaker-sync-stalled",
+    ]
+
+
 def test_a_pat_expiring_in_three_days_fires_the_automation_webhook(
     env: dict[str, str],
     pm_stack: PmStack,
     sandbox_reset: SandboxControl,
-    receiver: tuple[str, list[dict[str, Any]]],
+    alerts: list[dict[str, Any]],
 ) -> None:
-    url, bodies = receiver
-    run(env, MAKE_BLOCK, url)
-    cli = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "automations", "--notify",
-         "custom-webhook/processmaker-alerts"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "processmaker-credential-expiring" in cli.stdout
-    # Not deployed on this server: the automation that runs the healthcheck says so.
-    assert "skip processmaker-token-refused-healthcheck" in " ".join(cli.stdout.split())
-    loaded = api(env, "POST", "/automations/filter", {})
-    assert isinstance(loaded, list)
-    assert {"processmaker-credential-expiring", "processmaker-sync-stalled"} <= {
-        a["name"] for a in loaded
-    }
-
     pat = sandbox_reset.create_pat(expires_in=3 * 86400)["accessToken"]
     pm_stack.put(personal_access_token=pat)
     start = since()
@@ -217,9 +238,21 @@ def test_a_pat_expiring_in_three_days_fires_the_automation_webhook(
     )
     assert expiring[0]["resource"]["processmaker.credential"] == "pat"
     assert 2.9 < expiring[0]["payload"]["days_left"] <= 3.0
-    hooks = wait_for("the webhook", lambda: list(bodies), timeout=120)
-    assert "ProcessMaker credential expiring: pat" in hooks[0]["subject"]
+    subject = "ProcessMaker credential expiring: pat"
+    hooks = wait_for("the webhook", lambda: received(alerts, subject), timeout=120)
     assert "expires at" in hooks[0]["body"]
     assert pm_stack.path in hooks[0]["body"]
     assert pat not in json.dumps(hooks)
     assert_no_secret(read_events(env, start), pm_stack)
+
+
+def test_a_sync_failing_twice_in_a_row_fires_its_webhook(
+    env: dict[str, str], alerts: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    broken = {k: v for k, v in env.items() if k != "PROCESSMAKER_URL"}
+    for _ in range(2):
+        run(broken, SYNC, f"duckdb:///{tmp_path / 'never.duckdb'}", fails=True)
+    subject = "ProcessMaker sync failed twice in a row"
+    hooks = wait_for("the webhook", lambda: received(alerts, subject), timeout=120)
+    assert len(hooks) == 1
+    assert "prefect.flow-run." in hooks[0]["body"]
