@@ -18,13 +18,13 @@ from sandbox.config import SandboxConfig
 __all__ = ["SandboxServer", "serve"]
 
 
-def _tls(config: SandboxConfig) -> dict[str, str]:
-    """uvicorn's TLS options for a config with a certificate, else none."""
+def _tls(config: SandboxConfig) -> tuple[str | None, str | None]:
+    """uvicorn's ``(ssl_certfile, ssl_keyfile)`` for a config with a certificate, else none."""
     if not config.certfile:
-        return {}
+        return None, None
     if not config.keyfile:
         raise ValueError("certfile needs keyfile: give the certificate's private key too")
-    return {"ssl_certfile": config.certfile, "ssl_keyfile": config.keyfile}
+    return config.certfile, config.keyfile
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -55,11 +55,12 @@ class SandboxServer:
         self.config = config
         self.url = config.base_url
         self.app = create_app(config)
+        certfile, keyfile = _tls(config)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app, host=config.host, port=config.port, log_level="warning",
                 access_log=False, lifespan="off", timeout_keep_alive=30, server_header=False,
-                **_tls(config),
+                ssl_certfile=certfile, ssl_keyfile=keyfile,
             )
         )  # fmt: skip
         self._thread: threading.Thread | None = None
@@ -123,9 +124,13 @@ def serve(config: SandboxConfig) -> None:
     table.add_row("Seeded in", f"{app.state.sandbox.store.seed_seconds:.2f} s")
     table.add_row("Controls", f"{config.base_url}/_sandbox/stats, /_sandbox/faults, ...")
     console.print(table)
+    certfile, keyfile = _tls(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="info", lifespan="off", server_header=False, **_tls(config))
-    )
+        uvicorn.Config(
+            app, log_level="info", lifespan="off", server_header=False,
+            ssl_certfile=certfile, ssl_keyfile=keyfile,
+        )
+    )  # fmt: skip
     try:
         server.run(sockets=[sock])
     finally:
