@@ -1,4 +1,4 @@
-"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync."""
+"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync, automations."""
 
 from __future__ import annotations
 
@@ -26,15 +26,30 @@ def doctor() -> int:
     """Check configuration, Vault, the secret, the grant, a token and one API call.
 
     Reads the same environment (VAULT_*, PROCESSMAKER_*) as the flows. Prints one line per
-    check; exits 0 when all pass, 1 at the first failure with its cause and fix.
+    check, then when each credential expires; exits 0 when all pass (a credential expiring
+    soon is a warning), 1 at the first failure with its cause and fix.
     """
     from tasks import run_checks
 
     failed = False
     for result in run_checks():
-        mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
+        mark = (
+            "[red]FAIL[/]"
+            if not result.ok
+            else "[yellow]warn[/]"
+            if result.warning
+            else "[green]ok[/]  "
+        )
         # soft_wrap: a cause and its fix stay on one line even at 80 columns (CI, pipes).
         console.print(f"{mark} {result.name:<13} {result.detail}", highlight=False, soft_wrap=True)
+        for row in result.rows:
+            expires = f"{row['expires']} ({row['in']})" if row["in"] else row["expires"]
+            note = f"; {row['attention']}" if row["attention"] else ""
+            console.print(
+                f"     {'':<13} {row['credential']:<18} {expires}: {row['source']}{note}",
+                highlight=False,
+                soft_wrap=True,
+            )
         failed = failed or not result.ok
     return 1 if failed else 0
 
@@ -248,6 +263,26 @@ def sync(
         for row in result["resources"]:
             counts[row["resource"]] = row["rows"]
         live.update(render())
+    return 0
+
+
+@app.command
+def automations(*, notify: str) -> int:
+    """Load the day-one automations (flows/automations.yaml) into the Prefect API.
+
+    Notify on expiring credentials, failed checks, a sync failing twice in a row or not
+    completing for an hour; run the healthcheck when a token is refused. Loading again
+    replaces them.
+
+    Args:
+        notify: The Prefect notification block to send through, as type-slug/name
+            (e.g. custom-webhook/processmaker-alerts, slack-webhook/ops).
+    """
+    from flows.automations import load_automations
+
+    for loaded in load_automations(notify):
+        mark = "[green]ok[/]  " if loaded.id else "[yellow]skip[/]"
+        console.print(f"{mark} {loaded.name:<40} {loaded.note}", highlight=False, soft_wrap=True)
     return 0
 
 

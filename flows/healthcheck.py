@@ -24,12 +24,32 @@ def run_processmaker_checks(connection: str | None) -> list[dict[str, Any]]:
     return [result.__dict__.copy() for result in run_checks(settings, vault_settings)]
 
 
+def expiry_table(rows: list[dict[str, str]]) -> list[str]:
+    """Markdown lines of the credential expiry table (none when the checks stopped early)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Credential expiry",
+        "",
+        "| credential | expires | in | how it is known | attention |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [row[k].replace("|", "\\|") for k in ("credential", "expires", "in", "source")]
+        lines.append(f"| {' | '.join(cells)} | {row['attention']} |")
+    return lines
+
+
 @flow(
     name="processmaker-healthcheck",
     description="Vault, credentials, token and one API call; fails when any check fails.",
 )
 def healthcheck(connection: str | None = None) -> list[dict[str, Any]]:
     """Run the doctor checks; the flow run fails, naming the first failure, when one fails.
+
+    The artifact lists the checks, then when each credential in use expires; a credential
+    within PROCESSMAKER_EXPIRY_WARNING_DAYS also emits ``processmaker.credential.expiring``.
 
     Args:
         connection: Name of a ProcessMakerConnection block; unset: the environment.
@@ -38,7 +58,9 @@ def healthcheck(connection: str | None = None) -> list[dict[str, Any]]:
     lines = ["# ProcessMaker health", "", "| check | result | detail |", "|---|---|---|"]
     for r in results:
         detail = r["detail"].replace("|", "\\|")
-        lines.append(f"| {r['name']} | {'ok' if r['ok'] else 'FAIL'} | {detail} |")
+        mark = "FAIL" if not r["ok"] else "warn" if r.get("warning") else "ok"
+        lines.append(f"| {r['name']} | {mark} | {detail} |")
+    lines += expiry_table([row for r in results for row in r.get("rows", ())])
     create_markdown_artifact(key="processmaker-health", markdown="\n".join(lines))
     failed = [r for r in results if not r["ok"]]
     if failed:

@@ -15,7 +15,9 @@ from tasks.api import ProcessMakerClient
 from tasks.api.tls import check_transport
 from tasks.auth import BearerAuth, TokenProvider, get_token_provider
 from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials, choose_grant
+from tasks.auth.expiry import credential_horizons, emit_expiring
 from tasks.errors import ProcessMakerPrefectError
+from tasks.events import emit, instance_resource, secret_resource
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.vault import get_vault
 
@@ -29,6 +31,8 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # passed, but needs attention soon (a credential expiring)
+    rows: tuple[dict[str, str], ...] = ()  # a table under the line (the expiry check)
 
 
 @dataclass
@@ -72,6 +76,7 @@ def _secret(ctx: _Context) -> str:
     secret = get_vault(ctx.vault).read(ctx.pm.secret, fresh=True)
     credentials = ProcessMakerCredentials.from_mapping(secret.data)
     ctx.facts["credentials"] = credentials
+    ctx.facts["secret"] = secret
     keys = [f"{key}=****" for key in CREDENTIAL_FIELDS if key in credentials.present()]
     version = f"KV v{secret.kv_version}" + (f", version {secret.version}" if secret.version else "")
     return f"{ctx.pm.secret} ({version}) holds {', '.join(keys) or 'no known keys'}"
@@ -81,6 +86,7 @@ def _grant(ctx: _Context) -> str:
     credentials: ProcessMakerCredentials = ctx.facts["credentials"]
     grant = choose_grant(ctx.pm.auth, credentials)
     credentials.require(grant, ctx.pm.secret)
+    ctx.facts["grant"] = grant
     how = "PROCESSMAKER_AUTH" if ctx.pm.auth else "inferred from the secret's keys"
     return f"{grant} ({how})"
 
@@ -105,6 +111,40 @@ def _api_call(ctx: _Context) -> str:
         return "GET /api/1.0/users -> authenticated (opaque token: user unknown)"
 
 
+def _expiry(ctx: _Context) -> CheckResult:
+    days = ctx.pm.expiry_warning_days
+    horizons = credential_horizons(
+        ctx.facts["grant"],
+        ctx.facts["credentials"],
+        ctx.facts["secret"],
+        get_vault(ctx.vault),
+        ctx.provider.token().expires_at,
+    )
+    due = emit_expiring(horizons, ctx.pm, ctx.vault)
+    rows = tuple(h.row(days) for h in horizons)
+    known = sum(h.state != "unknown" for h in horizons)
+    if due:
+        soonest = min(due, key=lambda h: h.expires_at or 0.0)
+        detail = (
+            f"{len(due)} credential(s) expire within {days:g} days: {soonest.credential} in "
+            f"{soonest.days_left():.1f} days; replace it before then"
+        )
+    else:
+        detail = f"nothing expires within {days:g} days ({known} of {len(horizons)} known)"
+    return CheckResult("expiry", True, detail, warning=bool(due), rows=rows)
+
+
+def _failed(ctx: _Context, name: str, exc: ProcessMakerPrefectError) -> None:
+    """Emit ``processmaker.credential.check_failed``: messages name causes, never secrets."""
+    pm, vault = ctx.given_pm, ctx.given_vault
+    emit(
+        "processmaker.credential.check_failed",
+        instance_resource(pm.url) if pm else {"prefect.resource.id": "processmaker.instance"},
+        related=[secret_resource(pm.secret, vault.addr if vault else None)] if pm else [],
+        payload={"check": name, "error": type(exc).__name__, "message": str(exc)[:500]},
+    )
+
+
 CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
     ("configuration", _configuration),
     ("vault", _vault_login),
@@ -118,12 +158,22 @@ CHECKS: list[tuple[str, Callable[[_Context], str]]] = [
 def run_checks(
     settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
 ) -> Iterator[CheckResult]:
-    """Run the checks in order, yielding each result; stop after the first failure."""
+    """Run the checks in order, yielding each result; stop after the first failure.
+
+    The last check, ``expiry``, lists every credential's horizon in ``rows`` and emits
+    ``processmaker.credential.expiring`` for each one within PROCESSMAKER_EXPIRY_WARNING_DAYS.
+    """
     ctx = _Context(settings, vault_settings)
     for name, check in CHECKS:
         try:
             detail = check(ctx)
         except ProcessMakerPrefectError as exc:
+            _failed(ctx, name, exc)
             yield CheckResult(name, False, f"{type(exc).__name__}: {exc}")
             return
         yield CheckResult(name, True, detail)
+    try:
+        yield _expiry(ctx)
+    except ProcessMakerPrefectError as exc:
+        _failed(ctx, "expiry", exc)
+        yield CheckResult("expiry", False, f"{type(exc).__name__}: {exc}")

@@ -128,6 +128,9 @@ class ProcessMakerSettings(BaseSettings):
         le=3600,
         description="A sync reads changes up to this many seconds ago; younger ones next run.",
     )
+    expiry_warning_days: float = Field(
+        14.0, ge=0, le=3650, description="Warn when a credential expires within this many days."
+    )
     token_leeway: float = Field(
         300.0, ge=0, le=86400, description="Refresh a token this many seconds before it expires."
     )

@@ -12,6 +12,7 @@ from oauthlib.oauth2 import BackendApplicationClient, Client, LegacyApplicationC
 from pydantic import SecretStr
 
 from tasks.auth.credentials import ProcessMakerCredentials
+from tasks.auth.observed import refresh_token_rotated
 from tasks.auth.token_endpoint import Token, TokenEndpoint
 from tasks.errors import (
     ConfigurationError,
@@ -217,7 +218,8 @@ class RefreshTokenGrant(_VaultBacked):
             data: dict[str, str | SecretStr] = dict(secret.data)
             data["refresh_token"] = token.refresh_token or SecretStr("")
             try:
-                self.vault.write(self.path, data, cas=secret.version)
+                version = self.vault.write(self.path, data, cas=secret.version)
+                refresh_token_rotated(self.endpoint.url, self.path, version)
                 self.vault.invalidate(self.path)
                 return
             except VaultCasConflictError:

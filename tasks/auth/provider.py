@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from tasks.api.tls import check_transport, verify_option
 from tasks.auth.credentials import ProcessMakerCredentials, choose_grant
 from tasks.auth.grants import Grant, make_grant
+from tasks.auth.observed import ObservedGrant, observe_api_refusal
 from tasks.auth.token_endpoint import Token, TokenEndpoint
 from tasks.process_cache import ProcessCache
 from tasks.settings import GrantName, ProcessMakerSettings, VaultSettings, load_settings
@@ -68,6 +69,7 @@ class TokenProvider:
         Many threads may see the same 401 at once; only the first renews, the others get
         the token it obtained.
         """
+        observe_api_refusal(self.grant, rejected)
         with self._lock:
             current = self._token
             if current is None or current.access_token == rejected:
@@ -129,6 +131,7 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
         backoff=settings.backoff,
     )
     grant = make_grant(grant_name, vault, settings.secret, endpoint)
+    grant = ObservedGrant(grant, settings.url, settings.secret, vault_settings.addr)
     return TokenProvider(grant, leeway=settings.token_leeway)
 
 

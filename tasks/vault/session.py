@@ -26,6 +26,7 @@ from tasks.errors import (
     VaultNotFoundError,
     VaultUnavailableError,
 )
+from tasks.events import vault_session_event
 from tasks.redaction import redact
 from tasks.settings import VaultSettings
 from tasks.vault.logins import Login, make_login
@@ -209,6 +210,7 @@ class VaultSession:
         self.client.token = result.token.get_secret_value()
         self._remember(result.lease_duration, result.renewable)
         self._logged_in = True
+        vault_session_event("login", self, result.lease_duration, result.renewable)
 
     def _renew_or_login(self) -> None:
         if not self._renewable:
@@ -220,6 +222,7 @@ class VaultSession:
             self._login()
             return
         self._remember(int(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
+        vault_session_event("renewed", self, int(auth.get("lease_duration") or 0), self._renewable)
         if self._expires_at is not None and (
             self._expires_at - time.monotonic() <= self.settings.renew_leeway
         ):
