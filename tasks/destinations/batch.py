@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +16,14 @@ __all__ = ["Batch", "canonical_json", "to_batch"]
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch as columns (``names`` order), deduplicated by id, last row winning."""
+    """One batch as columns (``names`` order), deduplicated by id, last row winning.
+
+    ``kinds`` gives the column kind of each typed column (``raw`` and ``_synced_at`` aside).
+    """
 
     names: list[str]
     columns: dict[str, list[Any]]
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.columns["id"])
@@ -50,7 +54,7 @@ def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: date
         kept = {k: v for k, v in row.items() if k not in spec.drop} if spec.drop else row
         columns["raw"].append(canonical_json(kept))
         columns["_synced_at"].append(synced_at)
-    return Batch(spec.names, columns)
+    return Batch(spec.names, columns, {c.name: c.kind for c in spec.columns})
 
 
 def _bigint(value: Any) -> int | None:
