@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.admin_api import admin_routes
 from sandbox.collections_api import collection_routes
 from sandbox.envelope import envelope
 from sandbox.listing import (
@@ -248,6 +249,7 @@ def api_routes() -> list[Route]:
         Route(f"{PREFIX}/tasks/{{id:int}}", show_task, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{id:int}}", update_task, methods=["PUT"]),
         *collection_routes(PREFIX),
+        *admin_routes(PREFIX),
         Route(PREFIX, fallback, methods=_ALL_METHODS),
         Route(f"{PREFIX}/{{path:path}}", fallback, methods=_ALL_METHODS),
     ]

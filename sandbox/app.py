@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
 from sandbox.api import api_routes
+from sandbox.churn import Churn
 from sandbox.config import SandboxConfig
 from sandbox.control import control_routes
 from sandbox.fault_middleware import FaultMiddleware
@@ -30,6 +31,7 @@ class SandboxState:
     stats: Stats
     oauth: OAuthServer
     faults: Faults
+    churn: Churn
 
 
 class _SandboxApp(Starlette):
@@ -58,5 +60,6 @@ def create_app(config: SandboxConfig) -> Starlette:
         routes=routes,
         middleware=[Middleware(FaultMiddleware, faults=faults, stats=stats, routes=routes)],
     )
-    app.state.sandbox = SandboxState(config, Store(config), stats, oauth, faults)
+    store = Store(config)
+    app.state.sandbox = SandboxState(config, store, stats, oauth, faults, Churn(store, config.seed))
     return app

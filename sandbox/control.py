@@ -76,9 +76,9 @@ async def mutate(request: Request) -> Response:
         count = _count(body, "count", 0 if new else 1, minimum=0 if new else 1)
     except ValueError as exc:
         return _bad(str(exc))
-    store = request.app.state.sandbox.store
-    ids = await run_in_threadpool(store.mutate, resource, count) if count else []
-    new_ids = await run_in_threadpool(store.insert, resource, new) if new else []
+    store, churn = request.app.state.sandbox.store, request.app.state.sandbox.churn
+    ids = await run_in_threadpool(churn.mutate, resource, count) if count else []
+    new_ids = await run_in_threadpool(churn.insert, resource, new) if new else []
     return JSONResponse(
         {"resource": resource, "ids": ids, "new_ids": new_ids, "updated_at": iso(store.last_write)}
     )
@@ -103,9 +103,9 @@ async def request_data(request: Request) -> Response:
         return _bad(f"cast types must be one of {', '.join(CASTS)}")
     if not isinstance(touch, bool):
         return _bad("touch must be true or false")
-    store = request.app.state.sandbox.store
+    store, churn = request.app.state.sandbox.store, request.app.state.sandbox.churn
     changed = await run_in_threadpool(
-        lambda: store.change_request_data(process_id, values=values, cast=cast, touch=touch)
+        lambda: churn.change_request_data(process_id, values=values, cast=cast, touch=touch)
     )
     return JSONResponse(
         {"process_id": process_id, "changed": changed, "updated_at": iso(store.last_write)}

@@ -94,4 +94,33 @@ MUTATIONS: dict[str, list[str]] = {
         "UPDATE records SET data = json_set(data, '$.revision', ?1 % 100000), updated_at = ?1 "
         "WHERE id IN ({marks})",
     ],
+    "process_categories": [
+        "UPDATE process_categories SET name = name || '.', updated_at = ?1 WHERE id IN ({marks})",
+    ],
+    "screens": [
+        "UPDATE screens SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
+        "WHERE id IN ({marks})",
+    ],
+    "scripts": [
+        "UPDATE scripts SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
+        "WHERE id IN ({marks})",
+    ],
+    "environment_variables": [
+        "UPDATE environment_variables SET description = 'Revised ' || (?1 % 100000),"
+        " updated_at = ?1 WHERE id IN ({marks})",
+    ],
+    "group_members": [
+        "UPDATE group_members SET group_id = 1 + group_id % 5, updated_at = ?1 "
+        "WHERE id IN ({marks})",
+    ],
+    "task_assignments": [
+        "UPDATE task_assignments SET assignment_id = 1 + assignment_id % 5, updated_at = ?1 "
+        "WHERE id IN ({marks})",
+    ],
+    "comments": [
+        "UPDATE comments SET body = body || ' (edited)', updated_at = ?1 WHERE id IN ({marks})",
+    ],
+    "media": [
+        "UPDATE media SET size = size + 1, updated_at = ?1 WHERE id IN ({marks})",
+    ],
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from sandbox.seed_admin import ADMIN_SCHEMA, seed_admin_tables
+
 __all__ = ["EPOCH", "SEED_END", "create_schema", "seed_database"]
 
 # 2024-01-01T00:00:00+00:00; seeded rows spread over the following year.
@@ -92,7 +94,7 @@ COLLECTIONS = [("Customers", "Customer master data"), ("Products", "Product cata
 
 def create_schema(db: sqlite3.Connection) -> None:
     """Create the empty tables (indexes come after seeding)."""
-    db.executescript(SCHEMA)
+    db.executescript(SCHEMA + ADMIN_SCHEMA)
 
 
 def seed_database(
@@ -194,6 +196,7 @@ def seed_database(
         """,
         {"n": 2 * per_collection, "epoch": EPOCH, "seed": seed},
     )  # fmt: skip
+    seed_admin_tables(db, EPOCH, users, PROCESSES)
     db.execute("DROP TABLE digits")
     db.executescript(INDEXES)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import sqlite3
 import tempfile
 import threading
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import SandboxConfig
-from sandbox.mutations import cast_request_data, set_request_data, update_rows
 from sandbox.resources import RESOURCES
 from sandbox.seed import create_schema, seed_database
+from sandbox.seed_admin import ADMIN_TABLES, REQUEST
 from sandbox.snapshot import Snapshot
 
 __all__ = ["Store"]
@@ -49,7 +48,6 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._rng = random.Random(config.seed)
         started = time.perf_counter()
         db = self._connect()
         db.execute("PRAGMA journal_mode=WAL")
@@ -62,7 +60,7 @@ class Store:
         self._last_write: int = 1 + max(
             int(db.execute(f"SELECT COALESCE(MAX(updated_at), 0) FROM {table}").fetchone()[0])  # noqa: S608
             for table in ("users", "groups", "processes", "requests", "tasks", "collections",
-                          "records")
+                          "records", *ADMIN_TABLES)
         )  # fmt: skip
 
     # -- connections -------------------------------------------------------------------------
@@ -144,7 +142,7 @@ class Store:
     # -- writes ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         """One atomic write transaction; readers never see a request without its task."""
         with self._write_lock:
             self._snapshot.before_write(self.db)
@@ -161,7 +159,7 @@ class Store:
         """Epoch seconds of the latest write (just after the newest seeded row before any)."""
         return self._last_write
 
-    def _now(self) -> int:
+    def now(self) -> int:
         # Second resolution like PM's timestamps, and never behind an earlier write, so a
         # client's "modified > T" window sees every write exactly once.
         self._last_write = max(int(time.time()), self._last_write)
@@ -169,8 +167,8 @@ class Store:
 
     def start_request(self, process: Row, user_id: int, data: dict[str, Any]) -> int:
         """Create an ACTIVE request of ``process`` with one ACTIVE task; return the request id."""
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             cur = self.db.execute(
                 "INSERT INTO requests (process_id, user_id, status, name, case_title, data, "
                 "initiated_at, completed_at, created_at, updated_at) "
@@ -192,8 +190,8 @@ class Store:
 
     def complete_task(self, task: Row, data: dict[str, Any]) -> None:
         """Close ``task``, merge ``data`` into its request, complete the request if done."""
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             self.db.execute(
                 "UPDATE tasks SET status = 'CLOSED', completed_at = ?, updated_at = ? WHERE id = ?",
                 (now, now, task["id"]),
@@ -210,8 +208,8 @@ class Store:
             )
 
     def add_record(self, collection_id: int, data: dict[str, Any]) -> int:
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             cur = self.db.execute(
                 "INSERT INTO records (collection_id, data, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -222,14 +220,14 @@ class Store:
     def write_record(self, record_id: int, data: dict[str, Any], *, merge: bool) -> None:
         """Replace (PUT) or merge (PATCH) a record's data."""
         expr = "json_patch(data, ?)" if merge else "json(?)"
-        with self._writing():
+        with self.writing():
             self.db.execute(
                 f"UPDATE records SET data = {expr}, updated_at = ? WHERE id = ?",  # noqa: S608
-                (json.dumps(data), self._now(), record_id),
+                (json.dumps(data), self.now(), record_id),
             )
 
     def delete_record(self, record_id: int) -> None:
-        with self._writing():
+        with self.writing():
             self.db.execute("DELETE FROM records WHERE id = ?", (record_id,))
 
     def restore(self) -> bool:
@@ -240,73 +238,14 @@ class Store:
         with self._write_lock:
             return self._snapshot.restore(self.db)
 
-    def _pick(self, table: str, count: int) -> list[int]:
-        top = self.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0  # noqa: S608
-        if top == 0 or count <= 0:
-            return []
-        ids = sorted({self._rng.randint(1, top) for _ in range(min(count, top) * 2)})
-        return sorted(self._rng.sample(ids, min(count, len(ids))))
-
-    def mutate(self, resource: str, count: int) -> list[int]:
-        """Update ``count`` random rows of ``resource`` the way real use would; return their ids.
-
-        Requests and tasks advance (ACTIVE -> COMPLETED/CLOSED), other rows change a name or a
-        data field. Every touched row gets ``updated_at`` = the server clock.
-        """
-        with self._writing():
-            ids = self._pick(RESOURCES[resource].table, count)
-            if ids:
-                update_rows(self.db, resource, ids, self._now())
-        return ids
-
-    def insert(self, resource: str, count: int) -> list[int]:
-        """Create ``count`` new rows of ``resource`` now; return their ids.
-
-        Requests and tasks: new ACTIVE requests (one task each) of random processes, as users
-        starting cases; records: new records of collection 1. Other resources get none.
-        """
-        ids: list[int] = []
-        for _ in range(count):
-            if resource in ("requests", "tasks"):
-                process = self._random_row("processes")
-                request_id = self.start_request(process, 1, {"source": "churn"})
-                ids.append(request_id if resource == "requests" else self._task_of(request_id))
-            elif resource == "records":
-                ids.append(self.add_record(1, {"name": "Churned", "revision": 0}))
-        return ids
-
-    def _random_row(self, table: str) -> Row:
-        count = self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
-        sql = f"SELECT * FROM {table} ORDER BY id LIMIT 1 OFFSET ?"  # noqa: S608
-        row: Row = self.db.execute(sql, (self._rng.randrange(count),)).fetchone()
-        return row
-
-    def _task_of(self, request_id: int) -> int:
-        sql = "SELECT id FROM tasks WHERE process_request_id = ? ORDER BY id LIMIT 1"
-        return int(self.db.execute(sql, (request_id,)).fetchone()[0])
-
     def delete_request(self, request_id: int) -> None:
-        """Delete a request and its tasks (``DELETE /api/1.0/requests/{id}``)."""
-        with self._writing():
-            self.db.execute("DELETE FROM tasks WHERE process_request_id = ?", (request_id,))
-            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        """Delete a request, its tasks and its files (``DELETE /api/1.0/requests/{id}``).
 
-    def change_request_data(
-        self,
-        process_id: int,
-        *,
-        values: dict[str, Any] | None = None,
-        cast: dict[str, str] | None = None,
-        touch: bool = True,
-    ) -> int:
-        """Set keys (``values``) or change keys' JSON types (``cast``) in the data of every
-        request of ``process_id``; ``touch`` stamps their ``updated_at``. Returns rows changed.
+        Its comments stay, as PM's do (a morph relation, no cascade).
         """
-        changed = 0
-        with self._writing():
-            now = self._now() if touch else None
-            if values:
-                changed = set_request_data(self.db, process_id, values, now)
-            for key, to in (cast or {}).items():
-                changed = max(changed, cast_request_data(self.db, process_id, key, to, now))
-        return changed
+        with self.writing():
+            self.db.execute("DELETE FROM tasks WHERE process_request_id = ?", (request_id,))
+            self.db.execute(
+                "DELETE FROM media WHERE model_type = ? AND model_id = ?", (REQUEST, request_id)
+            )
+            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
