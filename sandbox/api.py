@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.admin_api import admin_routes
 from sandbox.collections_api import collection_routes
 from sandbox.envelope import envelope
 from sandbox.listing import (
@@ -155,6 +156,15 @@ def show_request(request: Request, user_id: int) -> Response:
     return JSONResponse(request_json(row, include_data="data" in include))
 
 
+@api_endpoint
+def delete_request(request: Request, user_id: int) -> Response:
+    """DELETE /api/1.0/requests/{id}: the request and its tasks are gone; 204."""
+    store = _store(request)
+    row = _row(store, "requests", request.path_params["id"])
+    store.delete_request(row["id"])
+    return Response(status_code=204)
+
+
 _TASK_FILTERS = {
     "process_request_id": "tasks.process_request_id = ?",
     "process_id": "tasks.process_id = ?",
@@ -234,10 +244,12 @@ def api_routes() -> list[Route]:
         Route(f"{PREFIX}/process_events/{{process_id:int}}", start_request, methods=["POST"]),
         Route(f"{PREFIX}/requests", list_requests, methods=["GET"]),
         Route(f"{PREFIX}/requests/{{id:int}}", show_request, methods=["GET"]),
+        Route(f"{PREFIX}/requests/{{id:int}}", delete_request, methods=["DELETE"]),
         Route(f"{PREFIX}/tasks", list_tasks, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{id:int}}", show_task, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{id:int}}", update_task, methods=["PUT"]),
         *collection_routes(PREFIX),
+        *admin_routes(PREFIX),
         Route(PREFIX, fallback, methods=_ALL_METHODS),
         Route(f"{PREFIX}/{{path:path}}", fallback, methods=_ALL_METHODS),
     ]

@@ -9,10 +9,13 @@ from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
 from sandbox.api import api_routes
+from sandbox.churn import Churn
 from sandbox.config import SandboxConfig
 from sandbox.control import control_routes
-from sandbox.faults import FaultMiddleware, Faults
+from sandbox.fault_middleware import FaultMiddleware
+from sandbox.faults import Faults
 from sandbox.oauth import OAuthServer
+from sandbox.oauth_routes import oauth_routes
 from sandbox.stats import Stats
 from sandbox.store import Store
 
@@ -28,6 +31,7 @@ class SandboxState:
     stats: Stats
     oauth: OAuthServer
     faults: Faults
+    churn: Churn
 
 
 class _SandboxApp(Starlette):
@@ -51,10 +55,11 @@ def create_app(config: SandboxConfig) -> Starlette:
     stats = Stats()
     oauth = OAuthServer(config, stats)
     faults = Faults(config.seed)
-    routes = [*oauth.routes(), *control_routes(), *api_routes()]
+    routes = [*oauth_routes(oauth), *control_routes(), *api_routes()]
     app = _SandboxApp(
         routes=routes,
         middleware=[Middleware(FaultMiddleware, faults=faults, stats=stats, routes=routes)],
     )
-    app.state.sandbox = SandboxState(config, Store(config), stats, oauth, faults)
+    store = Store(config)
+    app.state.sandbox = SandboxState(config, store, stats, oauth, faults, Churn(store, config.seed))
     return app

@@ -130,17 +130,17 @@ class ListQuery:
             order_sql = "id"
         else:
             raise server_error()  # MySQL: unknown column in 'order clause', not caught by PM
-        direction = (q.get("order_direction") or "asc").lower()
+        direction = (q.get("order_direction") or spec.default_direction).lower()
         if direction not in ("asc", "desc"):
             raise server_error()  # Laravel's orderBy() throws InvalidArgumentException
         return cls(
             resource=resource,
             page=_int(q.get("page"), 1),
-            per_page=_int(q.get("per_page"), 10),
+            per_page=_int(q.get("per_page"), spec.default_per_page),
             order_by=order_by,
             order_sql=order_sql,
             descending=direction == "desc",
-            pmql=q.get("pmql", "").strip(),
+            pmql=q.get("pmql", "").strip() if spec.reads_pmql else "",
             filter_text=q.get("filter", ""),
             include={part.strip() for part in q.get("include", "").split(",") if part.strip()},
             raw_order_by=q.get("order_by", ""),
@@ -161,10 +161,13 @@ def list_page(
         ApiError: 400 for invalid PMQL, with the bodies PM's index methods return.
     """
     spec = RESOURCES[query.resource]
-    churn = request.app.state.sandbox.faults.churn
-    if churn > 0:
-        # Writers racing a paging client: the rows move while it reads.
-        store.mutate(query.resource, churn)
+    sandbox = request.app.state.sandbox
+    moved, added = sandbox.faults.churn, sandbox.faults.churn_new
+    # Writers racing a paging client: rows move and new ones appear while it reads.
+    if moved > 0:
+        sandbox.churn.mutate(query.resource, moved)
+    if added > 0:
+        sandbox.churn.insert(query.resource, added)
     where, params = list(where or []), list(params or [])
     if query.pmql:
         try:
@@ -176,7 +179,7 @@ def list_page(
             raise ApiError(400, {"message": "Your PMQL contains invalid syntax."}) from exc
         where.append(sql)
         params.extend(pmql_params)
-    if query.filter_text:
+    if query.filter_text and spec.filter_columns:
         like = f"%{query.filter_text}%"
         where.append("(" + " OR ".join(f"{col} LIKE ?" for col in spec.filter_columns) + ")")
         params.extend([like] * len(spec.filter_columns))

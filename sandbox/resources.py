@@ -29,6 +29,10 @@ class Resource:
     # TaskController catches MySQL's QueryException from PMQL (400); ProcessRequestController
     # rethrows it (500), as do index methods without a handler.
     pmql_query_error: tuple[int, str] = (500, "Server Error")
+    # Index methods that never read ``pmql`` ignore it (group members, categories, ...).
+    reads_pmql: bool = True
+    default_per_page: int = 10
+    default_direction: str = "asc"
 
 
 def _common(table: str) -> dict[str, Field]:
@@ -40,6 +44,11 @@ def _common(table: str) -> dict[str, Field]:
         "updated": Field(f"{table}.updated_at", "date"),
         "updated_at": Field(f"{table}.updated_at", "date"),
     }
+
+
+def _columns(*names: str) -> frozenset[str]:
+    # MySQL orders by any column of the table; those are the ones PM's orderBy() can reach.
+    return frozenset({"id", "created_at", "updated_at", *names})
 
 
 def _text(sql: str) -> Field:
@@ -184,5 +193,79 @@ RESOURCES: dict[str, Resource] = {
         pmql=_common("records"),
         filter_columns=("records.data",),
         data_sql="json_extract(records.data, ?)",
+    ),
+    # -- administrative lists (sandbox.admin_api) -------------------------------------------
+    "process_categories": Resource(
+        table="process_categories",
+        sortable=_columns("name", "status", "is_system"),
+        default_order="name",
+        pmql={},
+        filter_columns=("process_categories.name", "process_categories.status"),
+        reads_pmql=False,
+    ),
+    "screens": Resource(
+        table="screens",
+        sortable=_columns("title", "description", "type", "status", "screen_category_id"),
+        default_order="title",
+        pmql={
+            **_common("screens"),
+            "title": _text("screens.title"),
+            "type": _text("screens.type"),
+            "status": _text("screens.status"),
+        },
+        filter_columns=("screens.title", "screens.description"),
+    ),
+    "scripts": Resource(
+        table="scripts",
+        sortable=_columns("title", "description", "language", "status", "script_category_id"),
+        default_order="title",
+        pmql={
+            **_common("scripts"),
+            "title": _text("scripts.title"),
+            "language": _text("scripts.language"),
+            "status": _text("scripts.status"),
+        },
+        filter_columns=("scripts.title", "scripts.description", "scripts.language"),
+    ),
+    "environment_variables": Resource(
+        table="environment_variables",
+        sortable=_columns("name", "description"),
+        default_order="name",
+        pmql={},
+        filter_columns=("environment_variables.name", "environment_variables.description"),
+        reads_pmql=False,
+    ),
+    "group_members": Resource(
+        table="group_members",
+        sortable=_columns("group_id", "member_id", "member_type"),
+        default_order="created_at",
+        pmql={},
+        filter_columns=(),
+        reads_pmql=False,
+    ),
+    "task_assignments": Resource(
+        table="task_assignments",
+        sortable=_columns("process_id", "process_task_id", "assignment_id", "assignment_type"),
+        default_order="updated_at",
+        pmql={},
+        filter_columns=(),
+        reads_pmql=False,
+    ),
+    "comments": Resource(
+        table="comments",
+        sortable=_columns("user_id", "commentable_id", "type", "subject", "case_number"),
+        default_order="created_at",
+        pmql={},
+        filter_columns=(),
+        reads_pmql=False,
+        default_per_page=100,
+    ),
+    "media": Resource(
+        table="media",
+        sortable=_columns("name", "file_name", "mime_type", "size"),
+        default_order="id",
+        pmql={},
+        filter_columns=(),
+        reads_pmql=False,
     ),
 }

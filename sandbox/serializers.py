@@ -20,6 +20,7 @@ __all__ = [
     "task_json",
     "tasks_json",
     "user_json",
+    "uuid_for",
 ]
 
 _NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
@@ -31,7 +32,8 @@ def iso(ts: int | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def _uuid(kind: str, row_id: int) -> str:
+def uuid_for(kind: str, row_id: int) -> str:
+    """A stable uuid for row ``row_id`` of ``kind`` (uuid5, so the same seed gives the same)."""
     return str(uuid.uuid5(_NS, f"{kind}:{row_id}"))
 
 
@@ -42,7 +44,7 @@ def _data(raw: str) -> dict[str, Any]:
 
 def user_json(row: Row) -> dict[str, Any]:
     return {
-        "id": row["id"], "uuid": _uuid("user", row["id"]), "email": row["email"],
+        "id": row["id"], "uuid": uuid_for("user", row["id"]), "email": row["email"],
         "firstname": row["firstname"], "lastname": row["lastname"], "username": row["username"],
         "status": row["status"], "address": "", "city": "", "state": "", "postal": "",
         "country": "US", "phone": "", "fax": "", "cell": "", "title": row["title"],
@@ -58,7 +60,7 @@ def user_json(row: Row) -> dict[str, Any]:
 
 def group_json(row: Row) -> dict[str, Any]:
     return {
-        "id": row["id"], "uuid": _uuid("group", row["id"]), "name": row["name"],
+        "id": row["id"], "uuid": uuid_for("group", row["id"]), "name": row["name"],
         "description": row["description"], "manager_id": None, "status": row["status"],
         "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
     }  # fmt: skip
@@ -78,7 +80,7 @@ def start_events(row: Row) -> list[dict[str, Any]]:
 
 def process_json(row: Row, *, include_events: bool = False) -> dict[str, Any]:
     body = {
-        "id": row["id"], "uuid": _uuid("process", row["id"]),
+        "id": row["id"], "uuid": uuid_for("process", row["id"]),
         "process_category_id": row["process_category_id"], "user_id": row["user_id"],
         "description": row["description"], "name": row["name"], "cancel_screen_id": None,
         "request_detail_screen_id": None, "status": row["status"], "is_valid": 1,
@@ -95,7 +97,7 @@ def process_json(row: Row, *, include_events: bool = False) -> dict[str, Any]:
 
 def request_json(row: Row, *, include_data: bool = False) -> dict[str, Any]:
     body = {
-        "id": row["id"], "uuid": _uuid("request", row["id"]), "process_id": row["process_id"],
+        "id": row["id"], "uuid": uuid_for("request", row["id"]), "process_id": row["process_id"],
         "process_collaboration_id": None, "collaboration_uuid": None, "user_id": row["user_id"],
         "parent_request_id": None, "participant_id": None, "callable_id": "ProcessId",
         "status": row["status"], "name": row["name"],
@@ -121,7 +123,7 @@ def task_json(
     process = related["processes"].get(row["process_id"])
     user = related["users"].get(row["user_id"]) if row["user_id"] is not None else None
     body: dict[str, Any] = {
-        "id": row["id"], "uuid": _uuid("task", row["id"]), "user_id": row["user_id"],
+        "id": row["id"], "uuid": uuid_for("task", row["id"]), "user_id": row["user_id"],
         "process_id": row["process_id"], "process_request_id": row["process_request_id"],
         "subprocess_request_id": None, "element_id": row["element_id"], "element_type": "task",
         "element_name": row["element_name"], "element_index": 0, "status": row["status"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import sqlite3
 import tempfile
 import threading
@@ -20,6 +19,8 @@ from typing import Any
 from sandbox.config import SandboxConfig
 from sandbox.resources import RESOURCES
 from sandbox.seed import create_schema, seed_database
+from sandbox.seed_admin import ADMIN_TABLES, REQUEST
+from sandbox.snapshot import Snapshot
 
 __all__ = ["Store"]
 
@@ -47,18 +48,19 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._rng = random.Random(config.seed)
         started = time.perf_counter()
         db = self._connect()
         db.execute("PRAGMA journal_mode=WAL")
         create_schema(db)
-        seed_database(db, config.records, config.seed, config.username)
+        seed_database(db, config.records, config.seed, config.username, config.ties,
+                      config.distinct_updated_at)  # fmt: skip
         self.seed_seconds = time.perf_counter() - started
+        self._snapshot = Snapshot(self.path)
         # Live writes must sort after every seeded row even on a machine whose clock is behind.
         self._last_write: int = 1 + max(
             int(db.execute(f"SELECT COALESCE(MAX(updated_at), 0) FROM {table}").fetchone()[0])  # noqa: S608
             for table in ("users", "groups", "processes", "requests", "tasks", "collections",
-                          "records")
+                          "records", *ADMIN_TABLES)
         )  # fmt: skip
 
     # -- connections -------------------------------------------------------------------------
@@ -83,6 +85,7 @@ class Store:
 
     def close(self) -> None:
         """Close every connection and delete the temporary database."""
+        self._snapshot.close()
         with self._conn_lock:
             for conn in self._connections:
                 conn.close()
@@ -139,9 +142,10 @@ class Store:
     # -- writes ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[None]:
         """One atomic write transaction; readers never see a request without its task."""
         with self._write_lock:
+            self._snapshot.before_write(self.db)
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -155,7 +159,7 @@ class Store:
         """Epoch seconds of the latest write (just after the newest seeded row before any)."""
         return self._last_write
 
-    def _now(self) -> int:
+    def now(self) -> int:
         # Second resolution like PM's timestamps, and never behind an earlier write, so a
         # client's "modified > T" window sees every write exactly once.
         self._last_write = max(int(time.time()), self._last_write)
@@ -163,8 +167,8 @@ class Store:
 
     def start_request(self, process: Row, user_id: int, data: dict[str, Any]) -> int:
         """Create an ACTIVE request of ``process`` with one ACTIVE task; return the request id."""
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             cur = self.db.execute(
                 "INSERT INTO requests (process_id, user_id, status, name, case_title, data, "
                 "initiated_at, completed_at, created_at, updated_at) "
@@ -186,8 +190,8 @@ class Store:
 
     def complete_task(self, task: Row, data: dict[str, Any]) -> None:
         """Close ``task``, merge ``data`` into its request, complete the request if done."""
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             self.db.execute(
                 "UPDATE tasks SET status = 'CLOSED', completed_at = ?, updated_at = ? WHERE id = ?",
                 (now, now, task["id"]),
@@ -204,8 +208,8 @@ class Store:
             )
 
     def add_record(self, collection_id: int, data: dict[str, Any]) -> int:
-        with self._writing():
-            now = self._now()
+        with self.writing():
+            now = self.now()
             cur = self.db.execute(
                 "INSERT INTO records (collection_id, data, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -216,69 +220,32 @@ class Store:
     def write_record(self, record_id: int, data: dict[str, Any], *, merge: bool) -> None:
         """Replace (PUT) or merge (PATCH) a record's data."""
         expr = "json_patch(data, ?)" if merge else "json(?)"
-        with self._writing():
+        with self.writing():
             self.db.execute(
                 f"UPDATE records SET data = {expr}, updated_at = ? WHERE id = ?",  # noqa: S608
-                (json.dumps(data), self._now(), record_id),
+                (json.dumps(data), self.now(), record_id),
             )
 
     def delete_record(self, record_id: int) -> None:
-        with self._writing():
+        with self.writing():
             self.db.execute("DELETE FROM records WHERE id = ?", (record_id,))
 
-    def mutate(self, resource: str, count: int) -> list[int]:
-        """Update ``count`` random rows of ``resource`` the way real use would; return their ids.
+    def restore(self) -> bool:
+        """Put every row back as seeded (``POST /_sandbox/reset``); True if anything changed.
 
-        Requests and tasks advance (ACTIVE -> COMPLETED/CLOSED), other rows change a name or a
-        data field. Every touched row gets ``updated_at`` = the server clock.
+        The write clock keeps running, so writes after a reset still sort after earlier ones.
         """
-        table = RESOURCES[resource].table
-        with self._writing():
-            top = self.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0  # noqa: S608
-            if top == 0 or count <= 0:
-                return []
-            ids = sorted({self._rng.randint(1, top) for _ in range(min(count, top) * 2)})
-            ids = self._rng.sample(ids, min(count, len(ids)))
-            now = self._now()
-            marks = ",".join("?" * len(ids))
-            for sql in _MUTATIONS[resource]:
-                self.db.execute(sql.format(marks=marks), [now, *ids])
-        return sorted(ids)
+        with self._write_lock:
+            return self._snapshot.restore(self.db)
 
+    def delete_request(self, request_id: int) -> None:
+        """Delete a request, its tasks and its files (``DELETE /api/1.0/requests/{id}``).
 
-# Each statement binds (now, *ids). Names change by appending a revision counter.
-_MUTATIONS: dict[str, list[str]] = {
-    "requests": [
-        "UPDATE tasks SET status = 'CLOSED', completed_at = ?1, updated_at = ?1 "
-        "WHERE process_request_id IN ({marks}) AND status = 'ACTIVE'",
-        "UPDATE requests SET status = CASE status WHEN 'ACTIVE' THEN 'COMPLETED' ELSE status END,"
-        " completed_at = CASE status WHEN 'ACTIVE' THEN ?1 ELSE completed_at END,"
-        " case_title = name || ' #' || id || ' (rev ' || (?1 % 100000) || ')', updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "tasks": [
-        "UPDATE tasks SET status = CASE status WHEN 'ACTIVE' THEN 'CLOSED' ELSE status END,"
-        " completed_at = CASE status WHEN 'ACTIVE' THEN ?1 ELSE completed_at END,"
-        " updated_at = ?1 WHERE id IN ({marks})",
-    ],
-    "users": [
-        "UPDATE users SET title = 'Clerk (rev ' || (?1 % 100000) || ')', updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "groups": [
-        "UPDATE groups SET description = name || ' team (rev ' || (?1 % 100000) || ')',"
-        " updated_at = ?1 WHERE id IN ({marks})",
-    ],
-    "processes": [
-        "UPDATE processes SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "collections": [
-        "UPDATE collections SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "records": [
-        "UPDATE records SET data = json_set(data, '$.revision', ?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-}
+        Its comments stay, as PM's do (a morph relation, no cascade).
+        """
+        with self.writing():
+            self.db.execute("DELETE FROM tasks WHERE process_request_id = ?", (request_id,))
+            self.db.execute(
+                "DELETE FROM media WHERE model_type = ? AND model_id = ?", (REQUEST, request_id)
+            )
+            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))

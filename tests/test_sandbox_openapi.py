@@ -47,6 +47,26 @@ CALLS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ("PUT", "/collections/1/records/1", {"data": {"name": "Replaced"}}, 204),
     ("PATCH", "/collections/1/records/1", {"data": {"country": "CA"}}, 200),
     ("DELETE", "/collections/1/records/5", None, 204),
+    ("DELETE", "/requests/9", None, 204),
+    ("GET", "/process_categories", None, 200),
+    ("GET", "/process_categories/1", None, 200),
+    ("GET", "/screens?per_page=3&include=", None, 200),
+    ("GET", "/screens/2", None, 200),
+    ("GET", "/scripts", None, 200),
+    ("GET", "/scripts/1", None, 200),
+    ("GET", "/environment_variables", None, 200),
+    ("GET", "/environment_variables/2", None, 200),
+    ("GET", "/group_members?member_id=3", None, 200),
+    ("GET", "/group_members/1", None, 200),
+    ("GET", "/task_assignments?per_page=50", None, 200),
+    (
+        "GET",
+        "/comments?commentable_type=ProcessMaker%5CModels%5CProcessRequest&commentable_id=14",
+        None,
+        200,
+    ),
+    ("GET", "/comments", None, 422),
+    ("GET", "/requests/22/files", None, 200),
 ]
 
 
