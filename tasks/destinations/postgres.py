@@ -84,6 +84,8 @@ class PostgresDestination(SqlDestination):
             for row in zip(*(batch.columns[n] for n in batch.names), strict=True):
                 copy.write_row(row)
         yield "_pm_batch"
+        # A requests batch stages its variables next, in the same transaction.
+        con.execute("DROP TABLE pg_temp._pm_batch")
 
     def _json_param(self, value: Mapping[str, Any]) -> Any:
         return Jsonb(dict(value))

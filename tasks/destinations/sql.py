@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 from tasks.catalogue import TableSpec
 from tasks.destinations.base import STATE_TABLE, Destination, Watermark
 from tasks.destinations.batch import Batch
+from tasks.destinations.variables import COLUMNS_TABLE
+from tasks.destinations.variables_sql import drop_variables, swap_variables, write_variables
 
 __all__ = ["Dialect", "SqlDestination"]
 
@@ -84,37 +86,59 @@ class SqlDestination(Destination):
             f"updated_at {t['timestamp']} NOT NULL, last_id BIGINT NOT NULL, extra {t['json']}, "
             f"synced_at {t['timestamp']} NOT NULL DEFAULT {self.dialect.now})"
         )
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS {COLUMNS_TABLE} (table_name {t['text']} NOT NULL, "
+            f"key {t['text']} NOT NULL, column_name {t['text']} NOT NULL, "
+            f"kind {t['text']} NOT NULL, PRIMARY KEY (table_name, key))"
+        )
 
     def _create_sql(self, spec: TableSpec, table: str) -> str:
         t = self.dialect.types
         columns = [f'"{c.name}" {t[c.kind]}' for c in spec.columns[1:]]
         return (
             f'CREATE TABLE IF NOT EXISTS "{table}" (id BIGINT PRIMARY KEY, '
-            f"{', '.join(columns)}, raw {t['json']}, _synced_at {t['timestamp']} NOT NULL)"
+            f"{', '.join(columns)}, raw {t['json']}, _synced_at {t['timestamp']} NOT NULL, "
+            f"_deleted_at {t['timestamp']})"
         )
 
     def _ensure(self, spec: TableSpec, table: str) -> None:
         if table not in self._ready:
             self._con.execute(self._create_sql(spec, table))
+            # Tables made before deletions were tracked gain the column here.
+            self._con.execute(
+                f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS _deleted_at '
+                f"{self.dialect.types['timestamp']}"
+            )
             self._ready.add(table)
 
     def _upsert(
         self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None
     ) -> None:
         self._ensure(spec, table)
-        names = ", ".join(f'"{n}"' for n in batch.names)
-        select = ", ".join(f"raw::{self.dialect.types['json']}" if n == "raw" else f'"{n}"'
-                           for n in batch.names)  # fmt: skip
-        updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in batch.names[1:])
         with self._transaction() as con:
             if len(batch):
-                with self._staged_batch(con, table, batch) as source:
-                    con.execute(
-                        f'INSERT INTO "{table}" ({names}) SELECT {select} FROM {source} '
-                        f"ON CONFLICT (id) DO UPDATE SET {updates}"
-                    )
+                self._merge(con, table, batch, "id")
+                if spec.name == "requests":
+                    write_variables(self, con, table, batch)
             if watermark is not None:
                 self._write_state(con, table, watermark)
+
+    def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None:
+        """Upsert ``batch`` into ``table`` by ``key``; a row seen again is no longer deleted."""
+        json_type = self.dialect.types["json"]
+        names = ", ".join(f'"{n}"' for n in batch.names)
+        kinds = {**batch.kinds, "raw": "json"}
+        # Arrow and COPY carry JSON as text: cast it where the column is JSON.
+        select = ", ".join(
+            f'"{n}"::{json_type}' if kinds.get(n) == "json" else f'"{n}"' for n in batch.names
+        )
+        updates = [f'"{n}" = EXCLUDED."{n}"' for n in batch.names if n != key]
+        updates.append('"_deleted_at" = NULL')
+        with self._staged_batch(con, table, batch) as source:
+            con.execute(
+                f'INSERT INTO "{table}" ({names}) SELECT {select} FROM {source} '
+                f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
+            )
 
     def _write_state(self, con: Any, key: str, watermark: Watermark) -> None:
         extra = self._json_param(watermark.extra) if watermark.extra else None
@@ -143,6 +167,8 @@ class SqlDestination(Destination):
             con.execute(f'DROP TABLE IF EXISTS "{staging}"')
             self._run(con, f"DELETE FROM {STATE_TABLE} WHERE resource = ?", [staging])
             con.execute(self._create_sql(spec, staging))
+            if spec.name == "requests":
+                drop_variables(self, con, staging)
         self._ready.add(staging)
 
     def _swap(self, spec: TableSpec, staging: str, live: str) -> None:
@@ -154,6 +180,8 @@ class SqlDestination(Destination):
             self._run(
                 con, f"UPDATE {STATE_TABLE} SET resource = ? WHERE resource = ?", [live, staging]
             )
+            if spec.name == "requests":
+                swap_variables(self, con, staging, live)
         self._ready.discard(staging)
         self._ready.add(live)
 
