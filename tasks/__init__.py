@@ -57,7 +57,7 @@ from tasks.errors import (
     VaultError,
 )
 from tasks.health_checks import CheckResult, run_checks
-from tasks.resource_sync import sync_resource
+from tasks.resource_sync import reconcile_resource, sync_resource
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.sync import progress_listeners
 from tasks.token_checks import check_token
@@ -94,6 +94,7 @@ __all__ = [
     "open_destination",
     "progress_listeners",
     "read_vault_secret",
+    "reconcile_resource",
     "redact_userinfo",
     "reset_token_providers",
     "reset_vault_sessions",

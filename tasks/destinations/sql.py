@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from tasks.catalogue import TableSpec
 from tasks.destinations.base import STATE_TABLE, Destination, Watermark
 from tasks.destinations.batch import Batch
 from tasks.destinations.variables import COLUMNS_TABLE
-from tasks.destinations.variables_sql import drop_variables, swap_variables, write_variables
+from tasks.destinations.variables_sql import (
+    drop_variables,
+    mark_variables,
+    swap_variables,
+    write_variables,
+)
 
 __all__ = ["Dialect", "SqlDestination"]
 
@@ -112,7 +117,7 @@ class SqlDestination(Destination):
             self._ready.add(table)
 
     def _upsert(
-        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None
+        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None, key: str
     ) -> None:
         self._ensure(spec, table)
         with self._transaction() as con:
@@ -121,7 +126,7 @@ class SqlDestination(Destination):
                 if spec.name == "requests":
                     write_variables(self, con, table, batch)
             if watermark is not None:
-                self._write_state(con, table, watermark)
+                self._write_state(con, key, watermark)
 
     def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None:
         """Upsert ``batch`` into ``table`` by ``key``; a row seen again is no longer deleted."""
@@ -185,9 +190,32 @@ class SqlDestination(Destination):
         self._ready.discard(staging)
         self._ready.add(live)
 
+    def _mark_deleted(self, table: str, present: Collection[int], before: datetime) -> int:
+        ids = Batch(["id"], {"id": sorted(present)}, {"id": "bigint"})
+        with self._transaction() as con:
+            with self._staged_batch(con, table, ids) as source:
+                marked = self._run(
+                    con,
+                    f'UPDATE "{table}" SET _deleted_at = ? WHERE _deleted_at IS NULL '
+                    f"AND _synced_at < ? AND id NOT IN (SELECT id FROM {source}) RETURNING id",
+                    [datetime.now(UTC), before],
+                ).fetchall()
+                # A row listed again (restored in ProcessMaker) is no longer deleted.
+                con.execute(
+                    f'UPDATE "{table}" SET _deleted_at = NULL WHERE _deleted_at IS NOT NULL '
+                    f"AND id IN (SELECT id FROM {source})"
+                )
+            if table == "requests":
+                mark_variables(self, con, table)
+        return len(marked)
+
     def _count(self, table: str) -> int:
         row = self._con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
         return int(row[0]) if row else 0
+
+    def _ids(self, table: str) -> set[int]:
+        rows = self._con.execute(f'SELECT id FROM "{table}" WHERE _deleted_at IS NULL').fetchall()
+        return {int(r[0]) for r in rows}
 
     def _iter_raw(self, table: str) -> Iterator[tuple[int, Any]]:
         result = self._con.execute(f'SELECT id, raw FROM "{table}" ORDER BY id')

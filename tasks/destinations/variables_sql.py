@@ -23,7 +23,7 @@ from tasks.destinations.variables import (
     variables_table,
 )
 
-__all__ = ["drop_variables", "swap_variables", "write_variables"]
+__all__ = ["drop_variables", "mark_variables", "swap_variables", "write_variables"]
 
 
 class _Sql(Protocol):
@@ -111,3 +111,15 @@ def swap_variables(dest: _Sql, con: Any, staging: str, live: str) -> None:
             dest._after_rename(con, table, target)
             dest._run(con, f"UPDATE {COLUMNS_TABLE} SET table_name = ? WHERE table_name = ?",
                       [target, table])  # fmt: skip
+
+
+def mark_variables(dest: _Sql, con: Any, requests_table: str) -> None:
+    """Copy each request's ``_deleted_at`` to its variables row (after a reconcile)."""
+    prefix = variables_table(requests_table, 0)[:-1]
+    for table in dest._tables():
+        if table.startswith(prefix) and table[len(prefix) :].isdigit():
+            con.execute(
+                f'UPDATE "{table}" SET _deleted_at = r._deleted_at FROM "{requests_table}" AS r '
+                f'WHERE r.id = "{table}".request_id '
+                f'AND "{table}"._deleted_at IS DISTINCT FROM r._deleted_at'
+            )
