@@ -8,7 +8,8 @@ from sandbox.config import SandboxConfig
 from sandbox.server import serve
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_config(argv: list[str] | None = None) -> SandboxConfig:
+    """The sandbox settings named by the command line (defaults: ``SandboxConfig()``)."""
     defaults = SandboxConfig()
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default=defaults.host)
@@ -38,7 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--certfile", default=None, help="PEM certificate: serve HTTPS")
     parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
     args = parser.parse_args(argv)
-    serve(SandboxConfig(**vars(args)))
+    config = SandboxConfig(**vars(args))
+    if bool(config.certfile) != bool(config.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve(parse_config(argv))
 
 
 if __name__ == "__main__":

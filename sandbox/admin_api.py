@@ -1,5 +1,5 @@
 """The administrative /api/1.0 lists: categories, screens, scripts, environment variables, group
-members, task assignments, comments and a request's files.
+members, task assignments, comments, files (all media) and a request's files.
 
 Each list follows its PM controller's ``index`` (defaults, filters, paging); each handler names
 its route. Shapes are in ``sandbox.admin_serializers``; spec differences in ``sandbox.drift``.
@@ -15,12 +15,10 @@ from starlette.routing import Route
 
 from sandbox.admin_serializers import SERIALIZERS
 from sandbox.listing import ApiError, ListQuery, api_endpoint, list_page, not_found
-from sandbox.seed_admin import REQUEST
+from sandbox.seed_admin import REQUEST, TASK
 from sandbox.store import Store
 
 __all__ = ["admin_routes"]
-
-TASK = "ProcessMaker\\Models\\ProcessRequestToken"
 
 # Query parameters each index method filters on, as SQL over the resource's table.
 _FILTERS: dict[str, dict[str, str]] = {
@@ -41,6 +39,8 @@ def _store(request: Request) -> Store:
 
 
 def _lister(resource: str, route: str) -> Route:
+    """GET /api/1.0/<route>: one page of ``resource`` as its controller's index lists it."""
+
     @api_endpoint
     def index(request: Request, user_id: int) -> Response:
         query = ListQuery.parse(request, resource)
@@ -59,6 +59,8 @@ def _lister(resource: str, route: str) -> Route:
 
 
 def _shower(resource: str, route: str) -> Route:
+    """GET /api/1.0/<route>/{id}: one row of ``resource``; 404 ``api.fallback`` if unknown."""
+
     @api_endpoint
     def show(request: Request, user_id: int) -> Response:
         store = _store(request)
@@ -142,6 +144,8 @@ def admin_routes(prefix: str = "/api/1.0") -> list[Route]:
     return [
         *(_lister(name, name) for name in listed),
         *(_shower(name, name) for name in listed if name != "task_assignments"),
+        _lister("media", "files"),
+        _shower("media", "files"),
         Route(f"{prefix}/comments", list_comments, methods=["GET"]),
         Route(f"{prefix}/requests/{{request_id:int}}/files", list_request_files, methods=["GET"]),
     ]

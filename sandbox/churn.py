@@ -27,7 +27,12 @@ class Churn:
 
     def __init__(self, store: Store, seed: int) -> None:
         self.store = store
+        self._seed = seed
         self._rng = random.Random(seed)
+
+    def reset(self) -> None:
+        """Restart the choices from the seed, so a reset sandbox churns the same rows again."""
+        self._rng = random.Random(self._seed)
 
     def _pick(self, table: str, count: int) -> list[int]:
         top = self.store.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0  # noqa: S608

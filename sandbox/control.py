@@ -162,6 +162,7 @@ async def reset(request: Request) -> Response:
     restored."""
     sandbox = request.app.state.sandbox
     await run_in_threadpool(sandbox.store.restore)
+    sandbox.churn.reset()
     sandbox.faults.clear()
     sandbox.stats.reset()
     sandbox.oauth.reset()

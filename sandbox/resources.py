@@ -262,10 +262,10 @@ RESOURCES: dict[str, Resource] = {
     ),
     "media": Resource(
         table="media",
-        sortable=_columns("name", "file_name", "mime_type", "size"),
-        default_order="id",
+        sortable=_columns("model_id", "model_type", "name", "file_name", "mime_type", "size"),
+        default_order="updated_at",  # FileController@index
         pmql={},
-        filter_columns=(),
+        filter_columns=("media.file_name", "media.mime_type"),
         reads_pmql=False,
     ),
 }

@@ -1,9 +1,9 @@
 """Seed data of the administrative tables: categories, screens, scripts, environment variables,
 group members, task assignments, and the comments and files of requests.
 
-Small and deterministic like ``sandbox.seed``: comments and files scale with the requests (one
-per 7 and per 11 requests), everything else is a fixed catalogue. Column sets follow PM's
-migrations (API-NOTES §6 sources); JSON columns hold JSON text.
+Small and deterministic like ``sandbox.seed``: comments and files scale with the data (a comment
+per 7 requests and per 13 tasks, a file per 11 requests), the rest is a fixed catalogue. Column
+sets follow PM's migrations (API-NOTES §6 sources); JSON columns hold JSON text.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ CREATE INDEX media_model ON media (model_type, model_id);
 """
 
 REQUEST = "ProcessMaker\\Models\\ProcessRequest"
+TASK = "ProcessMaker\\Models\\ProcessRequestToken"
 USER = "ProcessMaker\\Models\\User"
 GROUP = "ProcessMaker\\Models\\Group"
 
@@ -112,7 +113,7 @@ def seed_admin_tables(
             for i in range(1, len(processes) + 1)
         ],
     )  # fmt: skip
-    # A comment on every 7th request, a file on every 11th, a little after the request began.
+    # A comment on every 7th request and every 13th task, a file on every 11th request.
     db.execute(
         "INSERT INTO comments (user_id, commentable_id, commentable_type, subject, body, hidden,"
         " type, case_number, created_at, updated_at) "
@@ -120,6 +121,13 @@ def seed_admin_tables(
         " CASE WHEN id % 2 THEN 'MESSAGE' ELSE 'LOG' END, id, created_at + 60, created_at + 60"
         " FROM requests WHERE id % 7 = 0",
         (REQUEST,),
+    )
+    db.execute(
+        "INSERT INTO comments (user_id, commentable_id, commentable_type, subject, body, hidden,"
+        " type, case_number, created_at, updated_at) "
+        "SELECT user_id, id, ?, 'Task comment', 'Please check the amount', 0, 'MESSAGE',"
+        " process_request_id, created_at + 120, created_at + 120 FROM tasks WHERE id % 13 = 0",
+        (TASK,),
     )
     db.execute(
         "INSERT INTO media (model_id, model_type, name, file_name, mime_type, size,"

@@ -152,6 +152,9 @@ class TokenRegistry:
                 # league checks signature and time constraints; the audience is the client,
                 # which a resource server does not pin.
                 options={"verify_aud": False, "require": ["exp", "jti"]},
+                # PyJWT truncates a fractional exp to whole seconds; the row check below is
+                # exact, so allow that second here rather than expire a token early.
+                leeway=1,
             )
         except jwt.PyJWTError:
             return None

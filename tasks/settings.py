@@ -18,7 +18,7 @@ __all__ = [
     "load_settings",
 ]
 
-VaultAuthMethod = Literal["token", "approle", "kubernetes", "jwt", "userpass"]
+VaultAuthMethod = Literal["token", "approle", "kubernetes", "jwt", "userpass", "cert", "agent"]
 GrantName = Literal["password", "pat", "refresh_token", "client_credentials"]
 
 DEFAULT_K8S_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -49,6 +49,9 @@ class VaultSettings(BaseSettings):
         None, description="Mount of the auth method when not its default (e.g. 'approle-prod')."
     )
     token: SecretStr | None = Field(None, description="Vault token (auth_method=token).")
+    token_file: Path | None = Field(
+        None, description="File holding the token, e.g. a Vault Agent's sink (auth_method=token)."
+    )
     role_id: str | None = Field(None, description="AppRole role id (auth_method=approle).")
     secret_id: SecretStr | None = Field(
         None, description="AppRole secret id (auth_method=approle)."
@@ -64,6 +67,9 @@ class VaultSettings(BaseSettings):
     jwt_file: Path | None = Field(None, description="File holding the JWT, instead of VAULT_JWT.")
     username: str | None = Field(None, description="Username (auth_method=userpass).")
     password: SecretStr | None = Field(None, description="Password (auth_method=userpass).")
+    cert_role: str | None = Field(
+        None, description="Certificate role to log in as (auth_method=cert); unset: any."
+    )
     renew_leeway: float = Field(
         60.0, ge=0, le=86400, description="Renew the Vault token this many seconds before expiry."
     )

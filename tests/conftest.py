@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.postgres",
     "tests.fixtures.stack",
+    "tests.fixtures.vault_tls",
+    "tests.fixtures.vault_agent",
 ]

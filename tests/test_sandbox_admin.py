@@ -90,12 +90,30 @@ def test_comments_of_a_request_page_by_100_and_filter_by_type(sandbox: SandboxSe
     assert logs["data"] == []
 
 
+def test_a_requests_comments_include_its_tasks(sandbox: SandboxServer) -> None:
+    task = "ProcessMaker\\Models\\ProcessRequestToken"
+    # Seeded: request 91 (a multiple of 7) and its task 91 (a multiple of 13) both have one.
+    body = get_json(sandbox, "/comments", commentable_type=REQUEST, commentable_id=91)
+    kinds = [(c["commentable_type"], c["commentable_id"]) for c in body["data"]]
+    assert kinds == [(REQUEST, 91), (task, 91)]
+    only_task = get_json(sandbox, "/comments", commentable_type=task, commentable_id=91)
+    assert [c["commentable_type"] for c in only_task["data"]] == [task]
+
+
 def test_request_files_are_a_plain_collection(sandbox: SandboxServer) -> None:
     body = get_json(sandbox, "/requests/33/files")
     assert list(body) == ["data"]
     assert [f["file_name"] for f in body["data"]] == ["receipt-33.pdf"]
     assert get_json(sandbox, "/requests/33/files", name="other")["data"] == []
     assert get_json(sandbox, "/requests/34/files")["data"] == []
+
+
+def test_files_list_every_request_file_by_updated_at(sandbox: SandboxServer) -> None:
+    body = get_json(sandbox, "/files", per_page=200)
+    stamps = [f["updated_at"] for f in body["data"]]
+    assert body["meta"]["total"] == len(stamps) > 50
+    assert stamps == sorted(stamps)
+    assert get_json(sandbox, "/files", filter="receipt-33.")["meta"]["total"] == 1
 
 
 def test_deleting_a_request_deletes_its_files(

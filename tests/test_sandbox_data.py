@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.__main__ import parse_config
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
@@ -77,6 +78,21 @@ def test_request_data_keys_differ_by_process(lumpy: SandboxServer) -> None:
     assert len({frozenset(found - common) for found in keys.values()}) == len(keys) > 4
 
 
+def test_command_line_names_the_data_shape_lifetimes_and_tls() -> None:
+    config = parse_config(
+        ["--records", "20000", "--distinct-updated-at", "3", "--ties", "7", "--token-ttl", "60",
+         "--refresh-token-ttl", "120", "--personal-token-ttl", "259200", "--certfile", "c.pem",
+         "--keyfile", "k.pem"]
+    )  # fmt: skip
+    assert (config.records, config.distinct_updated_at, config.ties) == (20000, 3, 7)
+    assert (config.token_ttl, config.refresh_token_ttl, config.personal_token_ttl) == (
+        60, 120, 259200,
+    )  # fmt: skip
+    assert config.base_url.startswith("https://")
+    with pytest.raises(SystemExit):
+        parse_config(["--certfile", "c.pem"])
+
+
 # -- reset restores the seeded rows --------------------------------------------------------------
 
 
@@ -97,6 +113,14 @@ def test_reset_restores_every_seeded_row(
         f"{sandbox.url}/api/1.0/requests/{moved['new_ids'][0]}", headers=headers, timeout=30
     )
     assert gone.status_code == 404
+
+
+def test_reset_makes_mutate_pick_the_same_rows_again(
+    sandbox: SandboxServer, sandbox_reset: SandboxControl
+) -> None:
+    first = sandbox_reset.mutate(5)["ids"]
+    sandbox_reset.reset()
+    assert sandbox_reset.mutate(5)["ids"] == first
 
 
 def test_writes_after_reset_still_sort_after_earlier_writes(

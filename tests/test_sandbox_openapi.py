@@ -67,6 +67,8 @@ CALLS: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ),
     ("GET", "/comments", None, 422),
     ("GET", "/requests/22/files", None, 200),
+    ("GET", "/files?per_page=5", None, 200),
+    ("GET", "/files/3", None, 200),
 ]
 
 

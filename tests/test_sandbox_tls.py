@@ -18,7 +18,7 @@ def test_https_sandbox_serves_the_api_to_a_client_trusting_its_ca(
     response = requests.get(
         f"{server.url}/api/1.0/requests",
         headers={"Authorization": f"Bearer {server.config.pat}"},
-        verify=str(https_sandbox.tls.ca_file),
+        verify=str(https_sandbox.ca.cert_file),
         timeout=30,
     )
     assert response.status_code == 200
@@ -34,7 +34,7 @@ def test_https_sandbox_issues_tokens_over_tls(https_sandbox: HttpsSandbox) -> No
             "client_secret": config.client_secret, "username": config.username,
             "password": config.password,
         },
-        verify=str(https_sandbox.tls.ca_file),
+        verify=str(https_sandbox.ca.cert_file),
         timeout=30,
     )  # fmt: skip
     assert response.status_code == 200
@@ -52,7 +52,7 @@ def test_plain_http_to_the_https_port_gets_no_answer(https_sandbox: HttpsSandbox
 
 
 def test_drop_fault_works_over_tls(https_sandbox: HttpsSandbox) -> None:
-    server, ca = https_sandbox.server, str(https_sandbox.tls.ca_file)
+    server, ca = https_sandbox.server, str(https_sandbox.ca.cert_file)
     requests.post(f"{server.url}/_sandbox/faults", json={"drop_next": 1}, verify=ca, timeout=30)
     with pytest.raises(requests.ConnectionError, match="closed connection without response"):
         requests.get(

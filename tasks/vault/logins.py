@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from tasks.errors import ConfigurationError
 from tasks.settings import VaultSettings
 
-__all__ = ["Login", "LoginResult", "make_login"]
+__all__ = ["Login", "LoginResult", "cli_token_file", "make_login"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class Login(Protocol):
     mount: str
 
     def login(self, client: hvac.Client) -> LoginResult: ...
+
+
+def cli_token_file() -> Path:
+    """Where the Vault CLI keeps its token: ``~/.vault-token``, ``HOME`` honoured."""
+    return Path.home() / ".vault-token"
 
 
 def _require(value: Any, variable: str, method: str) -> Any:
@@ -98,20 +103,48 @@ class _Base:
 
 
 class TokenLogin(_Base):
-    """``VAULT_TOKEN`` as is; "login" validates it with ``GET auth/token/lookup-self``."""
+    """A token as is; "login" validates it with ``GET auth/token/lookup-self``.
+
+    The token is ``VAULT_TOKEN``, else the file ``VAULT_TOKEN_FILE`` (re-read at each login:
+    a Vault Agent's sink rotates it), else, when no ``VAULT_AUTH_METHOD`` was chosen,
+    ``~/.vault-token`` as the Vault CLI reads it (``bao login`` / ``vault login`` write it).
+    """
 
     method = "token"
+    source = "VAULT_TOKEN"
 
     def check(self) -> None:
-        _require(self.settings.token, "VAULT_TOKEN", self.method)
         self.mount = "token"
+        s = self.settings
+        self.file: Path | None = None
+        if s.token is not None and s.token.get_secret_value():
+            return
+        chosen = "auth_method" in s.model_fields_set
+        if s.token_file is not None:
+            self.source, self.file = "VAULT_TOKEN_FILE", s.token_file
+        elif not chosen and cli_token_file().is_file():
+            # The path too: a worker may run with another HOME than the one who logged in.
+            self.source, self.file = f"~/.vault-token ({cli_token_file()})", cli_token_file()
+        else:
+            cli = (
+                "~/.vault-token is read only when VAULT_AUTH_METHOD is unset"
+                if chosen
+                else f"or run `bao login` to write ~/.vault-token, absent at {cli_token_file()}"
+            )
+            raise ConfigurationError(
+                f"VAULT_TOKEN is required when VAULT_AUTH_METHOD={self.method}: set it or "
+                f"VAULT_TOKEN_FILE ({cli})"
+            )
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``GET /v1/auth/token/lookup-self``: the token's remaining TTL and renewability."""
-        assert self.settings.token is not None  # noqa: S101 - guaranteed by check()
-        client.token = self.settings.token.get_secret_value()
+        token = self.settings.token
+        if self.file is not None:
+            token = _read_file(self.file, self.source.split(" ")[0])
+        assert token is not None  # noqa: S101 - guaranteed by check()
+        client.token = token.get_secret_value()
         data = client.auth.token.lookup_self()["data"]
-        return LoginResult(self.settings.token, int(data.get("ttl") or 0), bool(data["renewable"]))
+        return LoginResult(token, int(data.get("ttl") or 0), bool(data["renewable"]))
 
 
 class AppRoleLogin(_Base):
@@ -190,8 +223,92 @@ class UserpassLogin(_Base):
         return LoginResult.from_auth(response["auth"])
 
 
+class CertLogin(_Base):
+    """``POST /v1/auth/<mount>/login`` over TLS, presenting ``VAULT_CLIENT_CERT``.
+
+    The certificate is the credential, so ``VaultSession`` presents it on every request;
+    ``VAULT_CERT_ROLE`` picks the certificate role, else Vault tries each one it trusts.
+    """
+
+    method = "cert"
+
+    def check(self) -> None:
+        s = self.settings
+        _require(s.client_cert, "VAULT_CLIENT_CERT", self.method)
+        if not s.addr.lower().startswith("https://"):
+            raise ConfigurationError(
+                f"VAULT_ADDR={s.addr} is not https:// but VAULT_AUTH_METHOD=cert logs in with "
+                "the TLS client certificate: point VAULT_ADDR at Vault's TLS listener"
+            )
+        if s.skip_verify:
+            # hvac refuses a certificate login without verification, and so do we: the
+            # certificate would be shown to whoever answers.
+            raise ConfigurationError(
+                "VAULT_SKIP_VERIFY cannot be used with VAULT_AUTH_METHOD=cert: unset it and set "
+                "VAULT_CACERT to the CA that signs Vault's certificate"
+            )
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``POST /v1/auth/<mount>/login`` with ``{"name": VAULT_CERT_ROLE}``."""
+        s = self.settings
+        assert s.client_cert is not None  # noqa: S101 - guaranteed by check()
+        # Read at each login, as certificates are renewed on disk.
+        for file, variable in (
+            (s.client_cert, "VAULT_CLIENT_CERT"),
+            (s.client_key, "VAULT_CLIENT_KEY"),
+        ):
+            if file is not None:
+                _read_file(file, variable)
+        response = client.auth.cert.login(
+            name=s.cert_role or "",
+            cert_pem=str(s.client_cert),
+            key_pem=str(s.client_key or s.client_cert),
+            mount_point=self.mount,
+        )
+        return LoginResult.from_auth(response["auth"])
+
+
+class AgentLogin(_Base):
+    """No credential here: ``VAULT_ADDR`` is a Vault Agent whose API proxy adds its token.
+
+    The agent (``api_proxy { use_auto_auth_token = true }``) logs in, renews and re-logs in
+    by itself; "login" only asks ``GET auth/token/lookup-self`` through it, which proves the
+    agent holds a token and names the auth mount it came from.
+    """
+
+    method = "agent"
+
+    def check(self) -> None:
+        if self.settings.token is not None or self.settings.token_file is not None:
+            # A request bearing a token is forwarded with it, not with the agent's.
+            raise ConfigurationError(
+                "VAULT_TOKEN and VAULT_TOKEN_FILE must be unset when VAULT_AUTH_METHOD=agent: "
+                "the agent adds its own token"
+            )
+        self.mount = "agent"
+
+    def login(self, client: hvac.Client) -> LoginResult:
+        """``GET /v1/auth/token/lookup-self`` with no token of ours."""
+        client.token = ""
+        data = client.auth.token.lookup_self()["data"]
+        path = str(data.get("path") or "")  # e.g. auth/approle/login
+        if path.startswith("auth/") and path.endswith("/login"):
+            self.mount = path.removeprefix("auth/").removesuffix("/login")
+        # Never expires from our side: the agent renews its token and replaces it.
+        return LoginResult(SecretStr(""), 0, False)
+
+
 _LOGINS: dict[str, type[_Base]] = {
-    cls.method: cls for cls in (TokenLogin, AppRoleLogin, KubernetesLogin, JwtLogin, UserpassLogin)
+    cls.method: cls
+    for cls in (
+        TokenLogin,
+        AppRoleLogin,
+        KubernetesLogin,
+        JwtLogin,
+        UserpassLogin,
+        CertLogin,
+        AgentLogin,
+    )
 }
 
 

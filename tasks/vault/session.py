@@ -56,13 +56,18 @@ class Op:
 
 
 _LOGIN_HINTS = {
-    "token": "check VAULT_TOKEN is valid and not expired or revoked",
+    "token": "check {source} is valid and not expired or revoked",
     "approle": "check VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE)",
     "kubernetes": "check VAULT_ROLE, VAULT_K8S_TOKEN_FILE and that the role binds this "
     "service account",
     "jwt": "check VAULT_ROLE and that the JWT's signature and claims match the role",
     "userpass": "check VAULT_USERNAME and VAULT_PASSWORD",
+    "cert": "check VAULT_CLIENT_CERT/VAULT_CLIENT_KEY are signed by a CA the cert method trusts "
+    "and match VAULT_CERT_ROLE's constraints",
+    "agent": "check VAULT_ADDR is the Vault Agent's listener, that its api_proxy sets "
+    "use_auto_auth_token = true and that its auto_auth has logged in (the agent's log)",
 }
+_NO_MOUNT = ("token", "agent")  # no VAULT_AUTH_MOUNT to suggest
 _SPACE = re.compile(r"\s+")
 
 
@@ -109,10 +114,11 @@ def translate(
             "retry later or check the server's logs"
         )
     if op.action == "log in":
+        at = settings.addr if login.method == "agent" else f"auth/{login.mount}"
         return VaultAuthError(
-            f"Vault login with method {login.method} at auth/{login.mount} failed ({said}): "
-            + _LOGIN_HINTS[login.method]
-            + ("" if login.method == "token" else "; set VAULT_AUTH_MOUNT if mounted elsewhere")
+            f"Vault login with method {login.method} at {at} failed ({said}): "
+            + _LOGIN_HINTS[login.method].format(source=getattr(login, "source", ""))
+            + ("" if login.method in _NO_MOUNT else "; set VAULT_AUTH_MOUNT if mounted elsewhere")
         )
     if isinstance(exc, hx.Forbidden | hx.Unauthorized) and not op.where:
         # The mount lookup is refused both when no mount matches and when no policy
@@ -228,7 +234,9 @@ class VaultSession:
     def describe(self) -> str:
         """How this session logs in, e.g. ``approle (mount approle)``."""
         if self.login.method == "token":
-            return "token"
+            return f"token (from {getattr(self.login, 'source', 'VAULT_TOKEN')})"
+        if self.login.method == "agent":
+            return f"agent (its token from auth/{self.login.mount}, via {self.settings.addr})"
         return f"{self.login.method} (mount {self.login.mount})"
 
     def call(self, op: Op, fn: Callable[[hvac.Client], T]) -> T:
