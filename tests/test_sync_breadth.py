@@ -225,3 +225,15 @@ def test_two_filtered_syncs_keep_separate_watermarks(stack: PmStack, database: P
 def test_a_filter_on_a_route_without_pmql_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"'users' cannot be filtered: .* takes no PMQL"):
         resource_for("users").with_filter("status = 'ACTIVE'")
+
+
+def test_the_flow_checks_filters_before_any_request(stack: PmStack, tmp_path: Path) -> None:
+    from flows.sync import sync as sync_flow
+
+    target = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    with pytest.raises(ConfigurationError, match=r"'users' cannot be filtered"):
+        sync_flow.fn(resources=["users"], filters={"users": "id > 1"}, destination=target)
+    with pytest.raises(ConfigurationError, match=r"Filters name resources not synced: tasks"):
+        sync_flow.fn(resources=["requests"], filters={"tasks": "status = 'ACTIVE'"},
+                     destination=target)  # fmt: skip
+    assert stack.control.stats()["requests_total"] == 0
