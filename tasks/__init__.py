@@ -4,13 +4,15 @@ read from the folders.
 ==================  ===========================================================================
 ``errors``          the one error taxonomy (bottom: everything may raise these)
 ``settings``        ``VAULT_*`` and ``PROCESSMAKER_*``, read once
+``spec_routes``     ProcessMaker's list routes from its OpenAPI spec (``routes.json``)
 ``redaction``,      shared leaves: scrubbing secrets, reading times, the process-wide cache,
 ``times``, ...      the resource catalogue
 ``vault/``          Vault login methods, the hvac session, KV secrets
 ``api/``            TLS policy, the retrying transport, paginators, the REST client
 ``auth/``           credentials, token grants, the token provider, the PKCE login
-``destinations/``   DuckDB and PostgreSQL, rows and watermark in one transaction
-``sync/``           readers and the engine: what changed, stored with its watermark
+``destinations/``   DuckDB and PostgreSQL over one SQL layer, rows and watermark in one
+                    transaction, request variables as columns, deletion marks
+``sync/``           readers and the engine: what changed, stored with its watermark; reconcile
 ``connection``      settings -> Vault -> token provider -> client
 ``blocks``          the ProcessMakerConnection block (``get_client()``)
 task modules        ``api_calls``, ``vault_secrets``, ``token_checks``, ``resource_sync``,
