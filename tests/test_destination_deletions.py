@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tasks.destinations import Destination, Watermark
+import duckdb
+import psycopg
+
+from tasks.destinations import Destination, Watermark, open_destination
 from tests.test_destinations import T0, dest, fetch, request, url
 
 __all__ = ["dest", "url"]  # the fixtures, shared with tests/test_destinations.py
@@ -62,3 +65,19 @@ def test_filtered_syncs_keep_separate_watermarks(url: str, dest: Destination) ->
     dest.close()
     keys = {r[0] for r in fetch(url, "SELECT resource FROM _sync_state")}
     assert keys == {"requests where process_id = 5", "requests where process_id = 6"}
+
+
+def test_a_table_from_before_deletions_were_tracked_gains_the_column(
+    url: str, dest: Destination
+) -> None:
+    dest.write_batch("requests", [request(1), request(2)], None)
+    dest.close()
+    if url.startswith("duckdb"):
+        with duckdb.connect(url.removeprefix("duckdb:///")) as con:
+            con.execute("ALTER TABLE requests DROP COLUMN _deleted_at")
+    else:
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("ALTER TABLE requests DROP COLUMN _deleted_at")
+    with open_destination(url) as reopened:
+        assert reopened.stored_ids("requests") == {1, 2}
+        assert reopened.mark_deleted("requests", {1}, LATER) == 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from tasks.catalogue import TableSpec
+from tasks.catalogue import TableSpec, spec_for
 from tasks.destinations.base import STATE_TABLE, Destination, Watermark
 from tasks.destinations.batch import Batch
 from tasks.destinations.variables import COLUMNS_TABLE
@@ -191,6 +191,7 @@ class SqlDestination(Destination):
         self._ready.add(live)
 
     def _mark_deleted(self, table: str, present: Collection[int], before: datetime) -> int:
+        self._ensure(spec_for(table), table)  # a table from before deletions were tracked
         ids = Batch(["id"], {"id": sorted(present)}, {"id": "bigint"})
         with self._transaction() as con:
             with self._staged_batch(con, table, ids) as source:
@@ -214,6 +215,7 @@ class SqlDestination(Destination):
         return int(row[0]) if row else 0
 
     def _ids(self, table: str) -> set[int]:
+        self._ensure(spec_for(table), table)
         rows = self._con.execute(f'SELECT id FROM "{table}" WHERE _deleted_at IS NULL').fetchall()
         return {int(r[0]) for r in rows}
 
