@@ -217,15 +217,20 @@ def sync(
     destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: str | None = None,
+    reconcile: bool = False,
+    filter: list[str] | None = None,
 ) -> int:
     """Run the sync flow here, configured like ``doctor`` (VAULT_*, PROCESSMAKER_*).
 
     Args:
-        resources: Comma-separated resource names (default: all of them).
+        resources: Comma-separated resource names (default: the core ones); any list route
+            of ProcessMaker's API by name (screens, group_members, ...).
         collections: Comma-separated collection ids whose records to sync too.
         destination: duckdb:///path.duckdb or postgresql://user@host/db.
         full_refresh: Rebuild the resources from scratch.
         connection: A ProcessMakerConnection block's name instead of the environment.
+        reconcile: Instead of syncing, mark stored rows ProcessMaker no longer lists.
+        filter: RESOURCE=PMQL, e.g. "requests=process_id = 5" (repeat for several).
     """
     from rich.live import Live
     from rich.table import Table
@@ -257,6 +262,8 @@ def sync(
                 destination=destination,
                 full_refresh=full_refresh,
                 connection=connection,
+                reconcile=reconcile,
+                filters=_filters(filter or []),
             )
         finally:
             progress_listeners.remove(on_progress)
@@ -284,6 +291,19 @@ def automations(*, notify: str) -> int:
         mark = "[green]ok[/]  " if loaded.id else "[yellow]skip[/]"
         console.print(f"{mark} {loaded.name:<40} {loaded.note}", highlight=False, soft_wrap=True)
     return 0
+
+
+def _filters(items: list[str]) -> dict[str, str]:
+    from tasks import ConfigurationError
+
+    pairs = [item.partition("=") for item in items]
+    if bad := [item for item, (_, sep, pmql) in zip(items, pairs, strict=True) if not sep or
+               not pmql.strip()]:  # fmt: skip
+        raise ConfigurationError(
+            f"--filter {bad[0]!r} is not RESOURCE=PMQL: write e.g. "
+            "--filter 'requests=process_id = 5'"
+        )
+    return {name.strip(): pmql.strip() for name, _, pmql in pairs}
 
 
 def main() -> None:

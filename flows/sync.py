@@ -18,6 +18,7 @@ from tasks import (
     TokenError,
     VaultError,
     check_destination_url,
+    reconcile_resource,
     redact_userinfo,
     resolve_settings,
     resource_for,
@@ -53,6 +54,8 @@ def sync(
     destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: str | None = None,
+    reconcile: bool = False,
+    filters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
@@ -66,6 +69,10 @@ def sync(
             PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored).
         full_refresh: Rebuild the resources from scratch, swapped in atomically at the end.
         connection: Name of a ProcessMakerConnection block; unset: the environment.
+        reconcile: Instead of syncing, mark the stored rows ProcessMaker no longer lists
+            (``_deleted_at``); schedule it daily beside the incremental sync.
+        filters: A PMQL filter per resource, e.g. ``{"requests": "process_id = 5"}``; each
+            filtered sync keeps a watermark of its own.
 
     Example:
         ```python
@@ -76,13 +83,23 @@ def sync(
     check_destination_url(destination)
     _refuse_credentials_in(destination)
     names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections or [])]
+    filters = filters or {}
     for name in names:
-        resource_for(name)  # fail fast on a typo, before anything is written
+        # Fail fast on a typo, a refused route or a filter a route cannot take.
+        resource_for(name).with_filter(filters.get(name))
+    if unknown := sorted(set(filters) - set(names)):
+        raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     resolve_settings(connection)  # and on missing settings, before any task runs
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, str]] = []
     for name in names:
-        state = sync_resource(name, destination, full_refresh, connection, return_state=True)
+        state = (
+            reconcile_resource(name, destination, connection, return_state=True)
+            if reconcile
+            else sync_resource(
+                name, destination, full_refresh, connection, filters.get(name), return_state=True
+            )
+        )
         try:
             results.append(state.result())
         except ProcessMakerPrefectError as exc:
@@ -125,7 +142,17 @@ def _report(
         "| resource | rows | pages | watermark | seconds | full refresh |",
         "|---|---:|---:|---|---:|---|",
     ]
+    if results and "deleted" in results[0]:  # a reconcile run
+        lines[2:4] = [
+            "| resource | ids listed | marked deleted | seconds |",
+            "|---|---:|---:|---:|",
+        ]
     for r in results:
+        if "deleted" in r:
+            lines.append(
+                f"| {r['resource']} | {r['listed']} | {r['deleted']} | {r['seconds']:.2f} |"
+            )
+            continue
         lines.append(
             f"| {r['resource']} | {r['rows']} | {r['pages']} | {r['watermark'] or '-'} "
             f"| {r['seconds']:.2f} | {'yes' if r['full_refresh'] else 'no'} |"

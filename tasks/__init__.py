@@ -4,13 +4,15 @@ read from the folders.
 ==================  ===========================================================================
 ``errors``          the one error taxonomy (bottom: everything may raise these)
 ``settings``        ``VAULT_*`` and ``PROCESSMAKER_*``, read once
+``spec_routes``     ProcessMaker's list routes from its OpenAPI spec (``routes.json``)
 ``redaction``,      shared leaves: scrubbing secrets, reading times, the process-wide cache,
 ``times``, ...      the resource catalogue
 ``vault/``          Vault login methods, the hvac session, KV secrets
 ``api/``            TLS policy, the retrying transport, paginators, the REST client
 ``auth/``           credentials, token grants, the token provider, the PKCE login
-``destinations/``   DuckDB and PostgreSQL, rows and watermark in one transaction
-``sync/``           readers and the engine: what changed, stored with its watermark
+``destinations/``   DuckDB and PostgreSQL over one SQL layer, rows and watermark in one
+                    transaction, request variables as columns, deletion marks
+``sync/``           readers and the engine: what changed, stored with its watermark; reconcile
 ``connection``      settings -> Vault -> token provider -> client
 ``blocks``          the ProcessMakerConnection block (``get_client()``)
 task modules        ``api_calls``, ``vault_secrets``, ``token_checks``, ``resource_sync``,
@@ -58,7 +60,7 @@ from tasks.errors import (
     VaultError,
 )
 from tasks.health_checks import CheckResult, run_checks
-from tasks.resource_sync import sync_resource
+from tasks.resource_sync import reconcile_resource, sync_resource
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.sync import progress_listeners
 from tasks.token_checks import check_token
@@ -96,6 +98,7 @@ __all__ = [
     "open_destination",
     "progress_listeners",
     "read_vault_secret",
+    "reconcile_resource",
     "redact_userinfo",
     "reset_token_providers",
     "reset_vault_sessions",

@@ -1,20 +1,26 @@
 """The one resource catalogue: each ProcessMaker list route we sync, how to page it, its table.
 
 A resource is a list route under /api/1.0 and the table it lands in, keyed by ``id``: the typed
-columns below, then ``raw`` (the record as received, as JSON) and ``_synced_at``. The entries
-are data, so a new resource is one more entry here and no reader or backend code changes.
+columns below, then ``raw`` (the record as received, as JSON), ``_synced_at`` and
+``_deleted_at``. The core resources are written out here; any other list route of
+ProcessMaker's spec (``tasks/routes.json``, see :mod:`tasks.spec_routes`) is a resource by its
+name, its typed columns taken from the spec. Routes that can return secrets are refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Literal, cast
 
 from tasks.errors import ConfigurationError
+from tasks.spec_routes import load_routes
 
 __all__ = [
     "DEFAULT_RESOURCES",
+    "REFUSED",
     "RESOURCES",
     "SPECS",
     "Column",
@@ -73,6 +79,9 @@ class Resource:
             None for routes that take no PMQL (read newest first instead).
         full_scan: The rows carry no update time at all (collection records): read the
             whole list by id on every run.
+        takes_pmql: The route reads a ``pmql`` parameter (a filter can be applied).
+        show: ``GET <path>/{id}`` exists (reconcile confirms a deletion there).
+        filter: A PMQL filter AND-ed into every read; its watermark is kept apart.
     """
 
     name: str
@@ -81,6 +90,25 @@ class Resource:
     params: dict[str, Any] = field(default_factory=dict)
     pmql_field: str | None = "modified"
     full_scan: bool = False
+    takes_pmql: bool = True
+    show: bool = True
+    filter: str | None = None
+
+    def with_filter(self, pmql: str | None) -> Resource:
+        """This resource restricted to the rows matching ``pmql`` (None or blank: all rows).
+
+        Raises:
+            ConfigurationError: the route takes no PMQL.
+        """
+        pmql = " ".join((pmql or "").split())
+        if not pmql:
+            return self
+        if not self.takes_pmql:
+            raise ConfigurationError(
+                f"Resource {self.name!r} cannot be filtered: GET /api/1.0{self.path} takes no "
+                "PMQL; filter requests, tasks, screens, scripts or collection records instead"
+            )
+        return replace(self, params={**self.params, "pmql": pmql}, filter=pmql)
 
 
 def _resource(name: str, columns: str, **options: Any) -> Resource:
@@ -111,26 +139,77 @@ RESOURCES: dict[str, Resource] = {
             f"id:bigint username:text email:text firstname:text lastname:text status:text {_T}",
             drop=frozenset({"password", "remember_token"}),
             pmql_field=None,
+            takes_pmql=False,
         ),
         _resource(
             "processes",
             f"id:bigint name:text status:text process_category_id:bigint {_T}",
             pmql_field=None,
+            takes_pmql=False,
         ),
-        _resource("groups", f"id:bigint name:text status:text {_T}", pmql_field=None),
+        _resource(
+            "groups", f"id:bigint name:text status:text {_T}", pmql_field=None, takes_pmql=False
+        ),
     )
 }
 #: What a sync reads when no resources are named: every core resource.
 DEFAULT_RESOURCES: tuple[str, ...] = tuple(RESOURCES)
 SPECS: dict[str, TableSpec] = {name: r.spec for name, r in RESOURCES.items()}
 _RECORDS = "id:bigint collection_id:bigint " + _T
+#: List routes never synced, and why: a warehouse must not hold credentials.
+REFUSED: dict[str, str] = {
+    "environment_variables": "environment variables hold credentials (API keys, passwords) "
+    "for scripts; the list omits their value, but a destination is no place for them",
+    "settings": "settings hold mail, LDAP and SSO passwords and client secrets in their config",
+}
+# Besides requests and tasks, these index methods read a pmql parameter (ScreenController,
+# ScriptController), though the spec does not list it.
+_PMQL_ROUTES = frozenset({"screens", "scripts"})
+# Keys dropped from every record of a route read by name: secrets never go into raw either.
+_DROP = frozenset({"password", "remember_token", "value", "client_secret", "secret"})
+
+
+def _from_route(route: str, info: dict[str, Any]) -> Resource:
+    table = route.replace("-", "_")
+    return Resource(
+        table,
+        str(info["path"]),
+        _spec(table, str(info["columns"]), _DROP),
+        pmql_field=None,
+        full_scan=not info["incremental"],
+        takes_pmql=route in _PMQL_ROUTES,
+        show=bool(info["show"]),
+    )
+
+
+@cache
+def _routes() -> dict[str, Resource]:
+    """Every list route read by name: table name -> Resource (the core ones excluded)."""
+    return {
+        r.name: r
+        for route, info in load_routes().items()
+        if route not in RESOURCES and route not in REFUSED
+        for r in [_from_route(route, info)]
+    }
+
+
+def _unknown(name: str) -> ConfigurationError:
+    known = [*RESOURCES, *_routes(), "collection:<id>"]
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return ConfigurationError(
+        f"Unknown resource {name!r}: {hint}use a list route of ProcessMaker's API "
+        f"({', '.join(known)})"
+    )
 
 
 def resource_for(name: str) -> Resource:
-    """The Resource for ``name``: a core one, or ``collection:<id>`` for collection records.
+    """The Resource for ``name``: a core one, ``collection:<id>`` for collection records, or
+    any other list route of ProcessMaker's API by its name (``screens``, ``group_members``).
 
     Raises:
-        ConfigurationError: ``name`` is neither.
+        ConfigurationError: ``name`` is none of these (the message lists close matches), or a
+            route that can return secrets.
     """
     if name in RESOURCES:
         return RESOURCES[name]
@@ -140,14 +219,20 @@ def resource_for(name: str) -> Resource:
         # A record is {"id", "collection_id", "data"}: no timestamps (API-NOTES §4).
         table = f"collection_{ident}_records"
         return Resource(table, path, spec_for(table), pmql_field=None, full_scan=True)
-    raise ConfigurationError(
-        f"Unknown resource {name!r}: use {', '.join(RESOURCES)} or collection:<id>"
-    )
+    route = name.strip().strip("/")
+    if route in REFUSED or route.replace("-", "_") in REFUSED:
+        reason = REFUSED.get(route) or REFUSED[route.replace("-", "_")]
+        raise ConfigurationError(f"Resource {name!r} is refused: {reason}")
+    routes = _routes()
+    table = route.replace("-", "_")
+    if table in routes:
+        return routes[table]
+    raise _unknown(name)
 
 
 def is_resource(name: str) -> bool:
     """Whether ``name`` is a resource table name (``requests``, ``collection_3_records``...)."""
-    return name in SPECS or _COLLECTION.fullmatch(name) is not None
+    return name in SPECS or _COLLECTION.fullmatch(name) is not None or name in _routes()
 
 
 def spec_for(resource: str) -> TableSpec:
@@ -161,6 +246,9 @@ def spec_for(resource: str) -> TableSpec:
         return SPECS[resource]
     if _COLLECTION.fullmatch(resource):
         return _spec(resource, _RECORDS)
+    if resource in (routes := _routes()):
+        return routes[resource].spec
     raise ConfigurationError(
-        f"Unknown destination table {resource!r}: use {', '.join(SPECS)} or collection_<id>_records"
+        f"Unknown destination table {resource!r}: use {', '.join(SPECS)}, "
+        "collection_<id>_records or a list route's name"
     )

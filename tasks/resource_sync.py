@@ -13,8 +13,9 @@ from tasks.connection import open_client
 from tasks.destinations import open_destination
 from tasks.errors import retry_on_retriable
 from tasks.sync import ResourceSync
+from tasks.sync.reconcile import reconcile
 
-__all__ = ["sync_resource"]
+__all__ = ["reconcile_resource", "sync_resource"]
 
 
 @task(
@@ -31,15 +32,17 @@ def sync_resource(
     destination: str,
     full_refresh: bool = False,
     connection: str | None = None,
+    pmql: str | None = None,
 ) -> dict[str, Any]:
     """Sync ``resource`` into the destination URL; returns counts and the new watermark.
 
     ``connection`` names a ProcessMakerConnection block; without it the environment
     configures everything. Settings are resolved here, inside the task, so no credential
-    ever becomes a task parameter.
+    ever becomes a task parameter. ``pmql`` restricts the sync to matching rows, with a
+    watermark of its own.
     """
     logger = get_run_logger()
-    spec = resource_for(resource)
+    spec = resource_for(resource).with_filter(pmql)
     settings, vault_settings = resolve_settings(connection)
     with open_client(settings, vault_settings) as client, open_destination(destination) as dest:
         sync = ResourceSync(
@@ -55,4 +58,28 @@ def sync_resource(
         "%s: %d rows in %d pages, watermark %s", spec.name, result.rows, result.pages,
         result.watermark,
     )  # fmt: skip
+    return result.as_dict()
+
+
+@task(
+    name="Reconcile ProcessMaker resource",
+    task_run_name="reconcile-{resource}",
+    description="Mark the stored rows whose record ProcessMaker no longer lists (_deleted_at).",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=retry_on_retriable,
+)
+def reconcile_resource(
+    resource: str, destination: str, connection: str | None = None
+) -> dict[str, Any]:
+    """List the ids ProcessMaker serves for ``resource`` and mark the other stored rows
+    deleted, in one destination transaction; returns ids listed and rows marked."""
+    logger = get_run_logger()
+    spec = resource_for(resource)
+    settings, vault_settings = resolve_settings(connection)
+    with open_client(settings, vault_settings) as client, open_destination(destination) as dest:
+        result = reconcile(client, dest, spec, per_page=settings.page_size)
+    logger.info("%s: %d ids listed, %d rows marked deleted", spec.name, result.listed,
+                result.deleted)  # fmt: skip
     return result.as_dict()

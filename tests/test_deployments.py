@@ -32,21 +32,23 @@ def deployments(prefect_api: dict[str, str]) -> list[dict[str, Any]]:
     return found
 
 
-def test_deploy_all_registers_four_deployments_with_their_schedules(
+def test_deploy_all_registers_five_deployments_with_their_schedules(
     deployments: list[dict[str, Any]],
 ) -> None:
     by_name = {d["name"]: d for d in deployments}
-    assert set(by_name) == {"sync", "healthcheck", "start-requests", "call-endpoint"}
+    assert set(by_name) == {"sync", "reconcile", "healthcheck", "start-requests", "call-endpoint"}
     crons = {
         name: [s["schedule"].get("cron") for s in d["schedules"]] for name, d in by_name.items()
     }
     assert crons == {
         "sync": ["*/15 * * * *"],
+        "reconcile": ["40 3 * * *"],
         "healthcheck": ["7 * * * *"],
         "start-requests": [],
         "call-endpoint": [],
     }
-    for name in ("sync", "healthcheck"):
+    assert by_name["reconcile"]["parameters"]["reconcile"] is True
+    for name in ("sync", "reconcile", "healthcheck"):
         assert by_name[name]["global_concurrency_limit"]["limit"] == 1
         assert by_name[name]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     assert by_name["sync"]["work_pool_name"] == "processmaker"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ __all__ = [
     "Watermark",
     "first_line",
     "redact_userinfo",
+    "state_key",
 ]
 
 STATE_TABLE = "_sync_state"
@@ -86,12 +87,17 @@ class Destination(ABC):
         self.close()
 
     def write_batch(
-        self, resource: str, rows: Sequence[Mapping[str, Any]], watermark: Watermark | None
+        self,
+        resource: str,
+        rows: Sequence[Mapping[str, Any]],
+        watermark: Watermark | None,
+        pmql: str | None = None,
     ) -> int:
         """Upsert ``rows`` by id and store ``watermark`` (None: keep it), in one transaction.
 
         Within the batch the last row of an id wins. In a full refresh the rows and the
-        watermark go to the staging table until :meth:`finish_full_refresh`.
+        watermark go to the staging table until :meth:`finish_full_refresh`. A filtered sync
+        passes its PMQL: its watermark is kept apart from the resource's own.
 
         Returns:
             The number of distinct ids written.
@@ -111,13 +117,14 @@ class Destination(ABC):
                 "nothing was written"
             ) from exc
         with self._translate(table):
-            self._upsert(spec, table, batch, watermark)
+            self._upsert(spec, table, batch, watermark, state_key(table, pmql))
         return len(batch)
 
-    def get_watermark(self, resource: str) -> Watermark | None:
-        """The committed watermark of ``resource`` (of its staging table during a refresh)."""
+    def get_watermark(self, resource: str, pmql: str | None = None) -> Watermark | None:
+        """The committed watermark of ``resource`` (of its staging table during a refresh),
+        or of the sync of ``resource`` filtered by ``pmql``."""
         spec_for(resource)
-        key = self._target(resource)
+        key = state_key(self._target(resource), pmql)
         with self._translate(STATE_TABLE):
             found = self._read_state(key)
         if found is None:
@@ -176,6 +183,24 @@ class Destination(ABC):
                     digest.update(f"{ident}\t{canonical_json(value)}\n".encode())
         return digest.hexdigest()
 
+    def mark_deleted(self, resource: str, present: Collection[int], before: datetime) -> int:
+        """Mark the rows of ``resource`` whose id is not in ``present`` as deleted, in one
+        transaction: ``_deleted_at`` is set (the row stays); a row in ``present`` that was
+        marked is unmarked. Rows written at or after ``before`` (by a sync running meanwhile)
+        are left alone. Returns the number of rows marked.
+        """
+        spec_for(resource)
+        with self._translate(resource):
+            if resource not in self._tables():
+                return 0
+            return self._mark_deleted(resource, present, as_utc(before))
+
+    def stored_ids(self, resource: str) -> set[int]:
+        """The ids of the rows of ``resource`` not marked deleted."""
+        spec_for(resource)
+        with self._translate(resource):
+            return self._ids(resource) if resource in self._tables() else set()
+
     def resources(self) -> list[str]:
         """The resource tables present, sorted (staging and state tables excluded)."""
         with self._translate(STATE_TABLE):
@@ -204,7 +229,7 @@ class Destination(ABC):
 
     @abstractmethod
     def _upsert(
-        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None
+        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None, key: str
     ) -> None: ...
 
     @abstractmethod
@@ -217,13 +242,25 @@ class Destination(ABC):
     def _swap(self, spec: TableSpec, staging: str, live: str) -> None: ...
 
     @abstractmethod
+    def _mark_deleted(self, table: str, present: Collection[int], before: datetime) -> int: ...
+
+    @abstractmethod
     def _count(self, table: str) -> int: ...
+
+    @abstractmethod
+    def _ids(self, table: str) -> set[int]: ...
 
     @abstractmethod
     def _iter_raw(self, table: str) -> Iterator[tuple[int, Any]]: ...
 
     @abstractmethod
     def _tables(self) -> set[str]: ...
+
+
+def state_key(table: str, pmql: str | None) -> str:
+    """The ``_sync_state`` key of a sync: the table, plus its filter if it has one."""
+    pmql = " ".join((pmql or "").split())
+    return f"{table} where {pmql}" if pmql else table
 
 
 def first_line(exc: BaseException) -> str:

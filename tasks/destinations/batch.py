@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tasks.catalogue import TableSpec
 from tasks.times import parse_timestamp
 
-__all__ = ["Batch", "canonical_json", "to_batch"]
+__all__ = ["Batch", "bigint", "canonical_json", "to_batch"]
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch as columns (``names`` order), deduplicated by id, last row winning."""
+    """One batch as columns (``names`` order), deduplicated by id, last row winning.
+
+    ``kinds`` gives the column kind of each typed column (``raw`` and ``_synced_at`` aside).
+    """
 
     names: list[str]
     columns: dict[str, list[Any]]
+    kinds: dict[str, str] = field(default_factory=dict)
+    #: The records kept (one per id, as received), for tables derived from them.
+    records: list[Mapping[str, Any]] = field(default_factory=list)
+    synced_at: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.columns["id"])
@@ -38,7 +45,7 @@ def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: date
     """
     latest: dict[int, Mapping[str, Any]] = {}
     for index, row in enumerate(rows):
-        ident = _bigint(row.get("id"))
+        ident = bigint(row.get("id"))
         if ident is None:
             raise ValueError(f"row {index} has no integer id (got {row.get('id')!r})")
         latest.pop(ident, None)  # re-insert so the order follows the last occurrence
@@ -50,10 +57,11 @@ def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: date
         kept = {k: v for k, v in row.items() if k not in spec.drop} if spec.drop else row
         columns["raw"].append(canonical_json(kept))
         columns["_synced_at"].append(synced_at)
-    return Batch(spec.names, columns)
+    kinds: dict[str, str] = {c.name: c.kind for c in spec.columns}
+    return Batch(spec.names, columns, kinds, list(latest.values()), synced_at)
 
 
-def _bigint(value: Any) -> int | None:
+def bigint(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     whole = isinstance(value, float) and value.is_integer()
@@ -69,4 +77,4 @@ def _text(value: Any) -> str | None:
     return canonical_json(value)
 
 
-_CONVERT: dict[str, Any] = {"bigint": _bigint, "text": _text, "timestamp": parse_timestamp}
+_CONVERT: dict[str, Any] = {"bigint": bigint, "text": _text, "timestamp": parse_timestamp}

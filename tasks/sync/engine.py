@@ -17,6 +17,7 @@ from typing import Any
 from tasks.api import ProcessMakerClient
 from tasks.catalogue import Resource
 from tasks.destinations import Destination, Watermark
+from tasks.sync.page_scan import PageScanReader
 from tasks.sync.readers import IdScanReader, KeysetReader, Reader, RecentFirstReader
 
 __all__ = ["ResourceSync", "SyncResult", "progress_listeners"]
@@ -75,16 +76,23 @@ class ResourceSync:
         """Sync the resource; a full refresh rebuilds it and swaps it in atomically."""
         started = time.monotonic()
         result = SyncResult(self.resource.name, full_refresh=full_refresh)
-        if full_refresh:
+        pmql = self.resource.filter
+        if full_refresh and pmql:  # a filtered refresh re-reads its rows; others stay
+            self._sync(result, start=None)
+        elif full_refresh:
             with self.destination.full_refresh(self.resource.name):
                 self._sync(result, start=None)
         else:
-            self._sync(result, start=self.destination.get_watermark(self.resource.name))
+            self._sync(result, start=self.destination.get_watermark(self.resource.name, pmql))
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
     def _reader(self) -> Reader:
         spec = self.resource
+        if spec.full_scan and not spec.takes_pmql:
+            return PageScanReader(
+                self.client, spec.name, spec.path, spec.params, per_page=self.per_page
+            )
         if spec.full_scan:
             return IdScanReader(
                 self.client, spec.name, spec.path, spec.params, per_page=self.per_page
@@ -101,7 +109,9 @@ class ResourceSync:
     def _sync(self, result: SyncResult, start: Watermark | None) -> None:
         until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=self.lag)
         for rows, mark in self._reader().pages(start, until):
-            result.rows += self.destination.write_batch(self.resource.name, rows, mark)
+            result.rows += self.destination.write_batch(
+                self.resource.name, rows, mark, self.resource.filter
+            )
             result.pages += 1
             if mark is not None:
                 result.watermark = mark.updated_at.isoformat()

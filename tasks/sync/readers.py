@@ -77,6 +77,7 @@ class KeysetReader(_ListReader):
             self.per_page,
             cursor=cursor,
             until=until,
+            pmql=self.params.get("pmql"),  # a filtered sync's PMQL, AND-ed with the window
             pmql_field=self.pmql_field,
             where=f"GET /api/1.0{self.path}",
         )
@@ -184,7 +185,9 @@ class IdScanReader(_ListReader):
     ) -> Iterator[tuple[Rows, Watermark | None]]:
         last = 0
         while True:
-            query = {**self.params, "pmql": f"id > {last}", "order_by": "id",
+            extra = f" AND ({self.params['pmql']})" if "pmql" in self.params else ""  # filtered
+            pmql = f"id > {last}{extra}"
+            query = {**self.params, "pmql": pmql, "order_by": "id",
                      "order_direction": "asc", "page": 1, "per_page": self.per_page}  # fmt: skip
             rows = self.client.get_page(self.path, query)["data"]
             ids = [row.get("id") for row in rows]

@@ -1,0 +1,125 @@
+"""The SQL of request variables tables: evolve the columns, upsert, stage and swap them.
+
+Called by :class:`tasks.destinations.sql.SqlDestination` inside the transaction that writes
+the requests batch, so a request and its variables are always committed together.
+"""
+
+# Table names are request_variables_<int> (or their _staging_ twins) and column names come
+# from variables.column_name ([a-z0-9_]); every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from tasks.destinations.batch import Batch, bigint
+from tasks.destinations.variables import (
+    COLUMNS_TABLE,
+    VARIABLES_PREFIX,
+    convert,
+    plan_columns,
+    variables_table,
+)
+
+__all__ = ["drop_variables", "mark_variables", "swap_variables", "write_variables"]
+
+
+class _Sql(Protocol):
+    """What these steps need of a SQL destination."""
+
+    @property
+    def dialect(self) -> Any: ...
+    def _run(self, con: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None: ...
+    def _tables(self) -> set[str]: ...
+    def _after_rename(self, con: Any, staging: str, live: str) -> None: ...
+
+
+def write_variables(dest: _Sql, con: Any, requests_table: str, batch: Batch) -> None:
+    """Upsert the ``data`` of each request of ``batch`` into its process's variables table."""
+    by_process: dict[int, list[tuple[int, Mapping[str, Any]]]] = defaultdict(list)
+    for record in batch.records:
+        process, ident, data = (
+            bigint(record.get("process_id")),
+            record.get("id"),
+            record.get("data"),
+        )
+        if process is not None and isinstance(data, Mapping):
+            by_process[process].append((bigint(record.get("id")) or 0, data))
+    for process, rows in by_process.items():
+        table = variables_table(requests_table, process)
+        known = _evolve(dest, con, table, [data for _, data in rows])
+        columns: dict[str, list[Any]] = {"request_id": [], "_synced_at": []}
+        columns.update({column: [] for column, _ in known.values()})
+        for ident, data in rows:
+            columns["request_id"].append(ident)
+            columns["_synced_at"].append(batch.synced_at)
+            for key, (column, kind) in known.items():
+                columns[column].append(convert(data.get(key), kind))
+        kinds = {"request_id": "bigint", "_synced_at": "timestamp"}
+        kinds.update({column: kind for column, kind in known.values()})
+        dest._merge(con, table, Batch(list(columns), columns, kinds), "request_id")
+
+
+def _evolve(
+    dest: _Sql, con: Any, table: str, records: list[Mapping[str, Any]]
+) -> dict[str, tuple[str, str]]:
+    """Create ``table`` if new, add and widen columns for ``records``; return key -> column."""
+    types = dest.dialect.types
+    con.execute(
+        f'CREATE TABLE IF NOT EXISTS "{table}" (request_id BIGINT PRIMARY KEY, '
+        f"_synced_at {types['timestamp']} NOT NULL, _deleted_at {types['timestamp']})"
+    )
+    found = dest._run(
+        con, f"SELECT key, column_name, kind FROM {COLUMNS_TABLE} WHERE table_name = ?", [table]
+    ).fetchall()
+    known = {key: (column, kind) for key, column, kind in found}
+    added, widened = plan_columns(known, records)
+    for key, (column, kind) in added.items():
+        con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {types[kind]}')
+        dest._run(con, f"INSERT INTO {COLUMNS_TABLE} VALUES (?, ?, ?, ?)",
+                  [table, key, column, kind])  # fmt: skip
+    for key, (column, kind) in widened.items():
+        con.execute(
+            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE {types[kind]} '
+            f'USING "{column}"::{types[kind]}'
+        )
+        dest._run(con, f"UPDATE {COLUMNS_TABLE} SET kind = ? WHERE table_name = ? AND key = ?",
+                  [kind, table, key])  # fmt: skip
+    return {**known, **added, **widened}
+
+
+def drop_variables(dest: _Sql, con: Any, requests_table: str) -> None:
+    """Drop the variables tables that belong to ``requests_table`` (live or staging)."""
+    prefix = variables_table(requests_table, 0)[:-1]
+    for table in dest._tables():
+        if table.startswith(prefix) and table[len(prefix) :].isdigit():
+            con.execute(f'DROP TABLE IF EXISTS "{table}"')
+            dest._run(con, f"DELETE FROM {COLUMNS_TABLE} WHERE table_name = ?", [table])
+
+
+def swap_variables(dest: _Sql, con: Any, staging: str, live: str) -> None:
+    """Replace the live variables tables with the staged ones (a full refresh's end)."""
+    drop_variables(dest, con, live)
+    prefix = variables_table(staging, 0)[:-1]
+    for table in dest._tables():
+        if table.startswith(prefix) and table[len(prefix) :].isdigit():
+            target = f"{VARIABLES_PREFIX}{table[len(prefix) :]}"
+            con.execute(f'ALTER TABLE "{table}" RENAME TO "{target}"')
+            dest._after_rename(con, table, target)
+            dest._run(con, f"UPDATE {COLUMNS_TABLE} SET table_name = ? WHERE table_name = ?",
+                      [target, table])  # fmt: skip
+
+
+def mark_variables(dest: _Sql, con: Any, requests_table: str) -> None:
+    """Copy each request's ``_deleted_at`` to its variables row (after a reconcile)."""
+    prefix = variables_table(requests_table, 0)[:-1]
+    for table in dest._tables():
+        if table.startswith(prefix) and table[len(prefix) :].isdigit():
+            con.execute(
+                f'UPDATE "{table}" SET _deleted_at = r._deleted_at FROM "{requests_table}" AS r '
+                f'WHERE r.id = "{table}".request_id '
+                f'AND "{table}"._deleted_at IS DISTINCT FROM r._deleted_at'
+            )
