@@ -5,6 +5,7 @@ Every hvac/requests failure is translated here, in :func:`translate`, and nowher
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -182,7 +183,10 @@ class VaultSession:
         self.generation = 0
         self._logged_in = False
         self._expires_at: float | None = None
+        self._ttl = 0.0  # the token's lifetime at login: renewal starts within half of it
         self._renewable = False
+        # A token from a login method is ours to revoke; VAULT_TOKEN or an agent's is not.
+        self._owns_token = self.login.method not in ("token", "agent")
         self._lock = threading.Lock()
 
     def ensure(self) -> int:
@@ -191,12 +195,14 @@ class VaultSession:
             now = time.monotonic()
             if not self._logged_in or (self._expires_at is not None and now >= self._expires_at):
                 self._login()
-            elif (
-                self._expires_at is not None
-                and now >= self._expires_at - self.settings.renew_leeway
-            ):
+            elif self._expires_at is not None and now >= self._expires_at - self._window():
                 self._renew_or_login()
             return self.generation
+
+    def _window(self) -> float:
+        """Renew this long before expiry: the leeway, but at most half the token's TTL, so
+        a TTL at or under the leeway is renewed midway instead of before every call."""
+        return min(self.settings.renew_leeway, self._ttl / 2)
 
     def relogin(self, seen: int) -> None:
         """Log in again unless another thread already replaced the token seen failing."""
@@ -206,9 +212,18 @@ class VaultSession:
 
     def _login(self) -> None:
         result = self.login.login(self.client)
+        if self._logged_in and self._owns_token:
+            self._revoke_self()  # the replaced token would otherwise live out its TTL
         self.client.token = result.token.get_secret_value()
         self._remember(result.lease_duration, result.renewable)
+        self._ttl = float(result.lease_duration)
         self._logged_in = True
+
+    def _revoke_self(self) -> None:
+        """``POST /v1/auth/token/revoke-self`` with the current token; best effort, since it
+        may be expired or revoked already."""
+        with contextlib.suppress(*_WIRE_ERRORS):
+            self.client.auth.token.revoke_self()
 
     def _renew_or_login(self) -> None:
         if not self._renewable:
@@ -220,9 +235,7 @@ class VaultSession:
             self._login()
             return
         self._remember(int(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
-        if self._expires_at is not None and (
-            self._expires_at - time.monotonic() <= self.settings.renew_leeway
-        ):
+        if self._expires_at is not None and (self._expires_at - time.monotonic() <= self._window()):
             # Capped by its max TTL: renewing again gains nothing, log in next time instead.
             self._renewable = False
 
@@ -280,5 +293,9 @@ class VaultSession:
         return translate(exc, op, self.settings, self.login, attempts)
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Revoke the token if a login here made it, and close the HTTP connection pool."""
+        with self._lock:
+            if self._logged_in and self._owns_token:
+                self._revoke_self()
+            self._logged_in = False
         self.client.adapter.close()
