@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -50,6 +51,7 @@ class TokenProvider:
         leeway: Renew a token this many seconds before it expires.
         min_interval: Seconds between two grants of this provider.
         clock: Wall-clock seconds, for expiry; tests inject a skewed one.
+        sleep: Waits out the floor between grants; tests inject a recorder.
     """
 
     def __init__(
@@ -59,8 +61,10 @@ class TokenProvider:
         leeway: float = 300.0,
         min_interval: float = 0.0,
         clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.grant = grant
+        self._sleep = sleep
         self._leeway = leeway
         self._min_interval = min_interval
         self._clock = clock
@@ -124,7 +128,7 @@ class TokenProvider:
         if self._last_grant is not None:
             wait = self._last_grant + self._min_interval - time.monotonic()
             if wait > 0:
-                time.sleep(wait)
+                self._sleep(wait)
 
     def _keep_unsaved(self) -> None:
         """The run goes on with the rotated token Vault did not take (see SharedToken)."""
