@@ -211,19 +211,23 @@ class VaultSession:
                 self._login()
 
     def _login(self) -> None:
-        result = self.login.login(self.client)
-        if self._logged_in and self._owns_token:
-            self._revoke_self()  # the replaced token would otherwise live out its TTL
+        old = self.client.token if self._logged_in and self._owns_token else None
+        result = self.login.login(self.client)  # hvac may switch client.token already
+        if old:
+            self._revoke_self(old)  # the replaced token would otherwise live out its TTL
         self.client.token = result.token.get_secret_value()
         self._remember(result.lease_duration, result.renewable)
         self._ttl = float(result.lease_duration)
         self._logged_in = True
 
-    def _revoke_self(self) -> None:
-        """``POST /v1/auth/token/revoke-self`` with the current token; best effort, since it
-        may be expired or revoked already."""
+    def _revoke_self(self, token: str) -> None:
+        """``POST /v1/auth/token/revoke-self`` as ``token`` (in Vault's default policy, unlike
+        revoking another token); best effort, since it may be expired or revoked already."""
+        # A copy of the adapter (same pool, TLS settings, namespace) that speaks as ``token``.
+        revoker = type(self.client.adapter).from_adapter(self.client.adapter)
+        revoker.token = token
         with contextlib.suppress(*_WIRE_ERRORS):
-            self.client.auth.token.revoke_self()
+            revoker.post("/v1/auth/token/revoke-self")
 
     def _renew_or_login(self) -> None:
         if not self._renewable:
@@ -295,7 +299,7 @@ class VaultSession:
     def close(self) -> None:
         """Revoke the token if a login here made it, and close the HTTP connection pool."""
         with self._lock:
-            if self._logged_in and self._owns_token:
-                self._revoke_self()
+            if self._logged_in and self._owns_token and self.client.token:
+                self._revoke_self(self.client.token)
             self._logged_in = False
         self.client.adapter.close()
