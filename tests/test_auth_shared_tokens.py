@@ -175,3 +175,22 @@ def test_a_rotation_vault_cannot_take_fails_the_run_once_and_keeps_it_working(
         # The run itself goes on with the new token.
         with ProcessMakerClient(pm_stack.sandbox.url, BearerAuth(provider)) as client:
             assert client.get_page("/users")["data"]
+
+
+def test_a_claim_left_by_a_dead_process_expires(pm_stack: PmStack) -> None:
+    """A process claimed the renewal and died: after claim_ttl the next one takes over."""
+    pm_stack.put(
+        **refresh_credentials(pm_stack), access_token_renewing_until=repr(time.time() + 60)
+    )
+    pm_stack.control.reset()
+
+    def later() -> float:  # a minute on: the claim has run out (the clock is injected)
+        return time.time() + 61
+
+    vault, url = get_vault(), pm_stack.sandbox.url
+    shared = SharedToken(vault, pm_stack.path, leeway=300, rotates=True, clock=later)
+    endpoint = TokenEndpoint(url, clock=later)
+    grant = RefreshTokenGrant(vault, pm_stack.path, endpoint, shared=shared)
+    assert TokenProvider(grant, clock=later).token().subject() == "1"
+    assert pm_stack.control.stats()["grants"] == {"refresh_token": 1}
+    assert "access_token_renewing_until" not in vault.read(pm_stack.path, fresh=True).data
