@@ -7,6 +7,7 @@ it granted. Issue 10, items 1 and 2.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -175,6 +176,19 @@ def test_a_rotation_vault_cannot_take_fails_the_run_once_and_keeps_it_working(
         # The run itself goes on with the new token.
         with ProcessMakerClient(pm_stack.sandbox.url, BearerAuth(provider)) as client:
             assert client.get_page("/users")["data"]
+        # Vault is back before the process ends: what atexit runs stores the rotation.
+        bao = OpenBao(server)
+        unseal_key = re.search(r"Unseal Key: (\S+)", server.output())
+        assert unseal_key is not None
+        bao.client.sys.submit_unseal_key(unseal_key.group(1))
+        shared._store_at_exit()
+        stored = bao.client.secrets.kv.v2.read_secret_version(
+            path="pm", mount_point="secret", raise_on_deleted_version=True
+        )["data"]["data"]
+        rotated = provider.token().refresh_token
+        assert rotated is not None
+        assert stored["refresh_token"] == rotated.get_secret_value()
+        assert "access_token_renewing_until" not in stored
 
 
 def test_a_claim_left_by_a_dead_process_expires(pm_stack: PmStack) -> None:

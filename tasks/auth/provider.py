@@ -1,9 +1,10 @@
 """ProcessMaker bearer tokens: one provider per instance and credentials per process.
 
 The provider turns what Vault holds into a valid bearer token and keeps it valid: the first
-caller obtains it, concurrent callers wait for that grant (single flight), and it is reused
-until it comes within a leeway of expiry. ``BearerAuth`` plugs it into requests and, on a
-401, re-authenticates once and replays the request once.
+caller obtains it, concurrent callers wait for that grant and share its outcome, token or
+error (single flight), and it is reused until it comes within a leeway of expiry. Across
+processes the grant shares the token through Vault (:mod:`tasks.auth.shared`).
+``BearerAuth`` plugs it into requests and, on a 401, renews once and replays the request once.
 
 Tokens never leave this module's objects: tasks receive a ``requests`` auth object built
 inside the task, never a token value, and no task returns one.

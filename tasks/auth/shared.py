@@ -16,6 +16,7 @@ is used) and every run would add a row to ``oauth_access_tokens``. Instead:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import random
@@ -26,6 +27,7 @@ from pydantic import SecretStr
 
 from tasks.auth.token import SHARED_KEYS, Clock, Token
 from tasks.errors import (
+    ProcessMakerPrefectError,
     RefreshTokenNotSavedError,
     VaultAuthError,
     VaultCasConflictError,
@@ -178,6 +180,8 @@ class SharedToken:
             # Nothing is lost: this process keeps its token, the others make their own.
             logger.warning("Could not share the new access token in %s: %s", self.path, exc)
             return
+        if self.unsaved is None:
+            atexit.register(self._store_at_exit)
         self.unsaved = (secret, token)
         raise RefreshTokenNotSavedError(
             f"ProcessMaker rotated the refresh token but Vault secret {self.path} did not take "
@@ -198,6 +202,12 @@ class SharedToken:
             return
         if current.data.get("refresh_token") == secret.data.get("refresh_token"):
             self._publish(current, token)  # else a login stored a newer one: it stays
+
+    def _store_at_exit(self) -> None:
+        """A last try as the process ends: Vault may be back, and then nothing is lost."""
+        self.write_attempts = 1
+        with contextlib.suppress(ProcessMakerPrefectError):
+            self._flush_unsaved()
 
     @staticmethod
     def strip(data: dict[str, str | SecretStr]) -> dict[str, str | SecretStr]:
