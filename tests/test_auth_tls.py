@@ -16,8 +16,8 @@ from tasks.auth import reset_token_providers
 from tasks.connection import open_client
 from tasks.errors import ConfigurationError
 from tests.fixtures.openbao import OpenBao
+from tests.fixtures.pki import TestCA
 from tests.fixtures.sandbox import HttpsSandbox
-from tests.fixtures.tls import make_local_ca
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +47,11 @@ def https_env(
     )
     monkeypatch.setenv("PROCESSMAKER_URL", https_sandbox.server.url)
     monkeypatch.setenv("PROCESSMAKER_SECRET", secret_path)
-    other = make_local_ca(tmp_path / "other").ca_file
+    other = TestCA("other-ca", tmp_path / "other").cert_file
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
     monkeypatch.setenv("CURL_CA_BUNDLE", str(other))
     reset_token_providers()
-    yield https_sandbox.tls.ca_file
+    yield https_sandbox.ca.cert_file
     reset_token_providers()
 
 
