@@ -15,7 +15,7 @@ import pytest
 from tasks.api import ProcessMakerClient
 from tasks.auth import BearerAuth, TokenProvider, get_token_provider
 from tasks.auth.grants import PasswordGrant
-from tasks.auth.token import Token
+from tasks.auth.token import Token, jwt_claims
 from tasks.auth.token_endpoint import TokenEndpoint
 from tasks.errors import TokenRejectedError, is_retriable
 from tasks.vault import get_vault
@@ -119,3 +119,11 @@ def test_grants_are_spaced_by_the_floor(pm_stack: PmStack) -> None:
     assert endpoint.posts == 4
     assert len(waits) == 3
     assert all(0 < wait <= 30 for wait in waits)  # each renewal waited out the floor
+
+
+def test_a_pats_expiry_is_its_own_exp_not_counted_from_receipt(pm_stack: PmStack) -> None:
+    """A stored PAT was issued when someone created it, not when this process read it."""
+    pat = pm_stack.control.create_pat(expires_in=3 * 86400)["accessToken"]
+    pm_stack.put(personal_access_token=pat)
+    token = get_token_provider().token()
+    assert token.expires_at == jwt_claims(pat)["exp"]

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials
 from tasks.auth.shared import SharedToken
-from tasks.auth.token import Token
+from tasks.auth.token import Token, jwt_claims
 from tasks.auth.token_endpoint import TokenEndpoint
 from tasks.errors import (
     ConfigurationError,
@@ -176,7 +176,10 @@ class PersonalAccessTokenGrant(_VaultBacked):
                 status_code=401,
             )
         self._last = value
-        return Token.from_response({"access_token": value}, now=self.endpoint.clock())
+        # Not issued now but whenever someone created it: its JWT exp is the only expiry.
+        exp = jwt_claims(value).get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) else None
+        return Token(SecretStr(value), None, expires_at, self.endpoint.clock())
 
 
 class RefreshTokenGrant(_VaultBacked):
