@@ -15,6 +15,7 @@ query string, a header, a token or any other secret value.
     │   └── VaultUnavailableError (R)      unreachable, sealed, 5xx
     ├── TokenError
     │   ├── TokenRejectedError             invalid_grant / invalid_client / invalid_request
+    │   ├── RefreshTokenNotSavedError      rotated, but not stored in Vault: run `pm-prefect login`
     │   └── TokenEndpointUnavailableError (R)   connection error, 429, 5xx
     ├── ProcessMakerAPIError
     │   ├── ProcessMakerClientError        4xx other than below
@@ -51,6 +52,7 @@ __all__ = [
     "ProcessMakerServerError",
     "ProcessMakerUnavailableError",
     "ProcessMakerValidationError",
+    "RefreshTokenNotSavedError",
     "RetriableError",
     "TokenEndpointUnavailableError",
     "TokenError",
@@ -118,6 +120,14 @@ class TokenRejectedError(TokenError):
         super().__init__(message)
         self.error = error
         self.status_code = status_code
+
+
+class RefreshTokenNotSavedError(TokenError):
+    """ProcessMaker rotated the refresh token and Vault did not take the new one.
+
+    The stored refresh token is spent, so no retry can succeed: a person must run
+    ``pm-prefect login``. The run that got the new tokens keeps using them until it ends.
+    """
 
 
 class TokenEndpointUnavailableError(TokenError, RetriableError):

@@ -134,6 +134,14 @@ class ProcessMakerSettings(BaseSettings):
     token_leeway: float = Field(
         300.0, ge=0, le=86400, description="Refresh a token this many seconds before it expires."
     )
+    share_token: bool = Field(
+        False,
+        description="Share the password/client_credentials access token between processes "
+        "through the Vault secret (needs update on it); refresh_token always shares.",
+    )
+    token_min_interval: float = Field(
+        5.0, ge=0, le=3600, description="At most one grant per this many seconds per secret."
+    )
 
     @field_validator("url")
     @classmethod

@@ -117,7 +117,7 @@ def test_consent_redirect_exchange_and_vault_then_refresh_works(
     ).obtain()
     assert refreshed.subject() == "1"
     rotated = vault.read(pm_stack.path, fresh=True)
-    assert rotated.version == (version or 0) + 1
+    assert rotated.version == (version or 0) + 2  # the claim, then the rotated tokens
     assert rotated.get("refresh_token") == refreshed.refresh_token != token.refresh_token
     assert pm_stack.control.stats()["grants"] == {"authorization_code": 1, "refresh_token": 1}
 

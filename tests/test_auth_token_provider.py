@@ -26,7 +26,7 @@ class CountingGrant:
         self.delay = delay
         self._lock = threading.Lock()
 
-    def obtain(self) -> Token:
+    def obtain(self, rejected: SecretStr | None = None) -> Token:
         with self._lock:
             self.calls += 1
             number = self.calls

@@ -48,11 +48,20 @@ def test_jwt_claims_are_decoded_and_opaque_tokens_give_none() -> None:
     assert jwt_claims("a.!!!.c") == {}
 
 
-def test_token_expiry_is_the_earlier_of_expires_in_and_exp() -> None:
-    token = Token.from_response({"access_token": _jwt({"exp": 1000, "sub": "3"}), "expires_in": 10})
-    assert token.expires_at == 1000
+def test_token_expiry_counts_expires_in_from_receipt_not_the_servers_exp() -> None:
+    # exp is far in the past on our clock (a server clock behind ours): it must not matter.
+    body = {"access_token": _jwt({"iat": 900, "exp": 1000, "sub": "3"}), "expires_in": 10}
+    token = Token.from_response(body, now=5000.0)
+    assert token.expires_at == 5010.0
     assert token.subject() == "3"
-    assert token.expires_within(0)
+    assert not token.expires_within(5, now=5000.0)
+    assert token.expires_within(0, now=5010.0)
+
+
+def test_without_expires_in_a_jwt_lives_exp_minus_iat_from_receipt() -> None:
+    token = Token.from_response({"access_token": _jwt({"iat": 900, "exp": 960})}, now=5000.0)
+    assert token.expires_at == 5060.0
+    assert Token.from_response({"access_token": "opaque"}, now=5000.0).expires_at is None
 
 
 def test_redaction_masks_values_bearer_headers_and_queries() -> None:

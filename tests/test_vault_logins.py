@@ -372,11 +372,13 @@ def test_kubernetes_login_of_an_unknown_account_fails(
 
 
 def test_token_near_expiry_is_renewed(openbao: OpenBao, seeded: str) -> None:
-    token = openbao.token_for(PM_POLICY, ttl="10m", renewable=True)
-    vault = client(openbao, token=SecretStr(token), renew_leeway=3600)  # always "near expiry"
+    token = openbao.token_for(PM_POLICY, ttl="4s", renewable=True)
+    vault = client(openbao, token=SecretStr(token))  # renewed after half its 4 s TTL
     vault.logged_in_as()  # logs in: looks the token up
-    assert not openbao.client.auth.token.lookup(token)["data"].get("last_renewal_time")
     vault.read(seeded)
+    assert not openbao.client.auth.token.lookup(token)["data"].get("last_renewal_time")
+    time.sleep(2.5)
+    vault.read(seeded, fresh=True)
     assert openbao.client.auth.token.lookup(token)["data"]["last_renewal_time"]
 
 
@@ -394,14 +396,15 @@ def test_unrenewable_token_near_expiry_logs_in_again(openbao: OpenBao, seeded: s
     openbao.enable_auth("approle")
     api = openbao.client.auth.approle
     api.create_or_update_approle(
-        "batch", token_policies=[PM_POLICY], token_type="batch", token_ttl="10m"
+        "batch", token_policies=[PM_POLICY], token_type="batch", token_ttl="4s"
     )
     role_id = api.read_role_id("batch")["data"]["role_id"]
     secret_id = api.generate_secret_id("batch")["data"]["secret_id"]
-    vault = client(
-        openbao, auth_method="approle", role_id=role_id, secret_id=secret_id, renew_leeway=3600
-    )
+    vault = client(openbao, auth_method="approle", role_id=role_id, secret_id=secret_id)
     first = vault.logged_in_as() and vault._session.client.token
+    vault.read(seeded, fresh=True)
+    assert vault._session.client.token == first  # not before half its 4 s TTL
+    time.sleep(2.5)
     vault.read(seeded, fresh=True)
     assert vault._session.client.token != first
 

@@ -47,7 +47,7 @@ class ProcessMakerClient:
         timeout: Read timeout per attempt in seconds, or a ``(connect, read)`` tuple.
         retries: Retries of transient failures per call (see ``tasks.api.transport``).
         backoff: Exponential backoff factor between retries, seconds (jittered).
-        verify: TLS verification: True, False, or a CA bundle path.
+        verify: TLS verification: True, False, or a CA bundle path; sent with every request.
         pool_size: Pooled connections; at least the number of threads sharing the client.
         user_agent: ``User-Agent`` header.
         session: A session to share (see :func:`open_client`); the client then leaves it
@@ -84,6 +84,9 @@ class ProcessMakerClient:
         else:
             self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
         self._owns_session = session is None
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override
+        # a session's own verify, which would silently drop PROCESSMAKER_CA_BUNDLE.
+        self.verify = verify
         self._session = session or build_session(
             retries=retries,
             backoff=backoff,
@@ -167,6 +170,7 @@ class ProcessMakerClient:
                 json=json,
                 auth=self.auth,
                 timeout=self.timeout,
+                verify=self.verify,
             )
         except requests.RequestException as exc:
             # Not chained: requests' text holds the full URL, query string (PMQL) included.

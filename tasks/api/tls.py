@@ -42,7 +42,21 @@ def check_transport(url: str, *, allow_insecure_http: bool) -> None:
 
 
 def verify_option(settings: ProcessMakerSettings) -> bool | str:
-    """The ``verify`` argument for requests: a CA bundle path, True, or False."""
+    """The ``verify`` argument for requests: a CA bundle path, True, or False.
+
+    Pass it on every request, not only on the session: requests lets ``REQUESTS_CA_BUNDLE``
+    or ``CURL_CA_BUNDLE`` override a session's ``verify``, but not a request's.
+
+    Raises:
+        ConfigurationError: PROCESSMAKER_CA_BUNDLE names no file.
+    """
     if not settings.verify_tls:
         return False
-    return str(settings.ca_bundle) if settings.ca_bundle else True
+    if settings.ca_bundle is None:
+        return True
+    if not settings.ca_bundle.is_file():
+        raise ConfigurationError(
+            f"PROCESSMAKER_CA_BUNDLE={settings.ca_bundle} is not a file: point it at the PEM "
+            "of the CA that signs ProcessMaker's certificate"
+        )
+    return str(settings.ca_bundle)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
 from typing import Protocol
 
 from oauthlib.oauth2 import BackendApplicationClient, Client, LegacyApplicationClient
 from pydantic import SecretStr
 
-from tasks.auth.credentials import ProcessMakerCredentials
-from tasks.auth.observed import refresh_token_rotated
-from tasks.auth.token_endpoint import Token, TokenEndpoint
+from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials
+from tasks.auth.shared import SharedToken
+from tasks.auth.token import Token, jwt_claims
+from tasks.auth.token_endpoint import TokenEndpoint
 from tasks.errors import (
     ConfigurationError,
     ProcessMakerAuthError,
     TokenRejectedError,
-    VaultCasConflictError,
 )
 from tasks.settings import GrantName
 from tasks.vault import VaultSecret, VaultSecrets
@@ -36,28 +33,74 @@ logger = logging.getLogger(__name__)
 
 
 class Grant(Protocol):
-    """Obtains a fresh token. Called by the TokenProvider only, under its lock."""
+    """Obtains a fresh token. Called by the TokenProvider only, under its lock.
+
+    ``rejected`` is the access token that just got a 401, if that is why a token is asked for.
+    """
 
     name: GrantName
 
-    def obtain(self) -> Token: ...
+    def obtain(self, rejected: SecretStr | None = None) -> Token: ...
 
 
 class _VaultBacked:
-    """A grant whose credentials are read from one Vault secret, once per provider."""
+    """A grant whose credentials are read from one Vault secret.
+
+    Reads are served from the Vault client's cache, except after a 401 or a rejection: then
+    the secret is read again, and a grant the server refused is tried once more only if the
+    credentials in Vault changed (someone fixed them), so a fix reaches a running process.
+    When ``shared`` is set, the token is shared with other processes through the secret.
+    """
 
     name: GrantName
 
-    def __init__(self, vault: VaultSecrets, path: str, endpoint: TokenEndpoint) -> None:
+    def __init__(
+        self,
+        vault: VaultSecrets,
+        path: str,
+        endpoint: TokenEndpoint,
+        *,
+        shared: SharedToken | None = None,
+    ) -> None:
         self.vault = vault
         self.path = path
         self.endpoint = endpoint
+        self.shared = shared
+        self._stale = False  # the last grant was refused: next read bypasses the cache
 
     def _read(self, *, fresh: bool = False) -> tuple[VaultSecret, ProcessMakerCredentials]:
-        secret = self.vault.read(self.path, fresh=fresh)
+        secret = self.vault.read(self.path, fresh=fresh or self._stale)
+        self._stale = False
+        return secret, self._credentials(secret)
+
+    def _credentials(self, secret: VaultSecret) -> ProcessMakerCredentials:
         credentials = ProcessMakerCredentials.from_mapping(secret.data)
         credentials.require(self.name, self.path)
-        return secret, credentials
+        return credentials
+
+    def obtain(self, rejected: SecretStr | None = None) -> Token:
+        if self.shared is not None and self.shared.writable:
+            return self.shared.obtain(rejected, self._spend_once_more)
+        secret, _ = self._read(fresh=rejected is not None)
+        return self._spend_once_more(secret)[0]
+
+    def _spend_once_more(self, secret: VaultSecret) -> tuple[Token, VaultSecret]:
+        """Grant with ``secret``'s credentials; if refused, once more with changed ones."""
+        try:
+            return self._spend(self._credentials(secret)), secret
+        except TokenRejectedError:
+            current, creds = self._read(fresh=True)
+            if _credentials_of(current) == _credentials_of(secret):
+                self._stale = True
+                raise
+        try:
+            return self._spend(creds), current
+        except TokenRejectedError:
+            self._stale = True
+            raise
+
+    def _spend(self, creds: ProcessMakerCredentials) -> Token:
+        raise NotImplementedError  # pragma: no cover
 
     def _post(self, client: Client, body: str, credentials: ProcessMakerCredentials) -> Token:
         secrets = [
@@ -73,6 +116,10 @@ class _VaultBacked:
             ) from None
 
 
+def _credentials_of(secret: VaultSecret) -> dict[str, str]:
+    return {k: v.get_secret_value() for k, v in secret.data.items() if k in CREDENTIAL_FIELDS}
+
+
 class PasswordGrant(_VaultBacked):
     """Resource-owner password grant (``LegacyApplicationClient``).
 
@@ -81,8 +128,7 @@ class PasswordGrant(_VaultBacked):
 
     name: GrantName = "password"
 
-    def obtain(self) -> Token:
-        _, creds = self._read()
+    def _spend(self, creds: ProcessMakerCredentials) -> Token:
         client = LegacyApplicationClient(creds.reveal("client_id", self.path))
         body = client.prepare_request_body(
             username=creds.reveal("username", self.path),
@@ -98,12 +144,11 @@ class ClientCredentialsGrant(_VaultBacked):
 
     name: GrantName = "client_credentials"
 
-    def obtain(self) -> Token:
+    def _spend(self, creds: ProcessMakerCredentials) -> Token:
         logger.warning(
             "Using the client_credentials grant: ProcessMaker's /api/1.0 rejects tokens "
             "without a user (401). Prefer a personal access token or the password grant."
         )
-        _, creds = self._read()
         client = BackendApplicationClient(creds.reveal("client_id", self.path))
         body = client.prepare_request_body(
             include_client_id=True, client_secret=creds.reveal("client_secret", self.path)
@@ -120,7 +165,7 @@ class PersonalAccessTokenGrant(_VaultBacked):
         super().__init__(vault, path, endpoint)
         self._last: str | None = None
 
-    def obtain(self) -> Token:
+    def obtain(self, rejected: SecretStr | None = None) -> Token:
         # Asked again means the last one was refused: look for a rotated PAT in Vault.
         _, creds = self._read(fresh=self._last is not None)
         value = creds.reveal("personal_access_token", self.path)
@@ -131,17 +176,19 @@ class PersonalAccessTokenGrant(_VaultBacked):
                 status_code=401,
             )
         self._last = value
-        return Token.from_response({"access_token": value})
+        # Not issued now but whenever someone created it: its JWT exp is the only expiry.
+        exp = jwt_claims(value).get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) else None
+        return Token(SecretStr(value), None, expires_at, self.endpoint.clock())
 
 
 class RefreshTokenGrant(_VaultBacked):
-    """Refresh-token grant with rotation written back to Vault by check-and-set.
+    """Refresh-token grant, its access token shared and its rotation stored in Vault.
 
-    ProcessMaker (Passport) revokes a refresh token when it is used and returns a new one,
-    so the new one must be in Vault before the new access token is used, and two runs that
-    refresh at once must not lose the newest. The server decides the race: the loser's
-    refresh is rejected, and it then finds the winner's token in Vault and tries again with
-    it. Each round has one winner, so ``attempts`` bounds how many runs may refresh at once.
+    ProcessMaker (Passport) revokes a refresh token, and the access token issued with it,
+    when it is used, and returns new ones. So one process at a time refreshes (the claim of
+    :class:`~tasks.auth.shared.SharedToken`), the new refresh token is in Vault before the new
+    access token is used, and every process uses that one access token.
     """
 
     name: GrantName = "refresh_token"
@@ -152,36 +199,25 @@ class RefreshTokenGrant(_VaultBacked):
         path: str,
         endpoint: TokenEndpoint,
         *,
-        attempts: int = 10,
-        wait: float = 0.5,
+        shared: SharedToken | None = None,
     ) -> None:
-        super().__init__(vault, path, endpoint)
-        self._attempts = attempts
-        self._wait = wait
+        # Never without a SharedToken: it is what stores the rotated refresh token.
+        shared = shared or SharedToken(
+            vault, path, leeway=300.0, rotates=True, clock=endpoint.clock, url=endpoint.url
+        )
+        super().__init__(vault, path, endpoint, shared=shared)
 
-    def obtain(self) -> Token:
-        secret, creds = self._read(fresh=True)
-        if secret.kv_version != 2:
+    def obtain(self, rejected: SecretStr | None = None) -> Token:
+        if self.vault.kv_version(self.path) != 2:
             # Checked before refreshing: the refresh spends the stored token, so its
             # successor must be writable with check-and-set or it could be lost.
             raise ConfigurationError(
                 f"The refresh_token grant rotates the token in {self.path} with "
                 "check-and-set, which needs a KV v2 mount: move the secret to KV v2"
             )
-        for attempt in range(self._attempts):
-            try:
-                token = self._refresh(creds)
-            except TokenRejectedError:
-                newer = self._wait_for_newer(secret)
-                if newer is None or attempt == self._attempts - 1:
-                    raise
-                secret, creds = newer
-                continue
-            self._store(secret, creds, token)
-            return token
-        raise AssertionError("unreachable")  # pragma: no cover
+        return super().obtain(rejected)
 
-    def _refresh(self, creds: ProcessMakerCredentials) -> Token:
+    def _spend(self, creds: ProcessMakerCredentials) -> Token:
         client_id = creds.reveal("client_id", self.path)
         client = Client(client_id)
         body = client.prepare_refresh_body(
@@ -199,44 +235,33 @@ class RefreshTokenGrant(_VaultBacked):
             )
         return token
 
-    def _wait_for_newer(
-        self, seen: VaultSecret
-    ) -> tuple[VaultSecret, ProcessMakerCredentials] | None:
-        """After a rejection: another run may have rotated first and be writing to Vault."""
-        for _ in range(6):
-            secret, creds = self._read(fresh=True)
-            if secret.version != seen.version and creds.refresh_token != seen.data.get(
-                "refresh_token"
-            ):
-                return secret, creds
-            time.sleep(self._wait * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
-        return None
 
-    def _store(self, secret: VaultSecret, creds: ProcessMakerCredentials, token: Token) -> None:
-        """Write the rotated refresh token with cas = the version it came from."""
-        while True:
-            data: dict[str, str | SecretStr] = dict(secret.data)
-            data["refresh_token"] = token.refresh_token or SecretStr("")
-            try:
-                version = self.vault.write(self.path, data, cas=secret.version)
-                refresh_token_rotated(self.endpoint.url, self.path, version)
-                self.vault.invalidate(self.path)
-                return
-            except VaultCasConflictError:
-                current, current_creds = self._read(fresh=True)
-                if current_creds.refresh_token != creds.refresh_token:
-                    # Someone stored a newer refresh token: theirs stays; ours is valid but
-                    # unneeded beyond this run.
-                    return
-                secret = current  # only other keys changed: write ours on top of them
+def make_grant(
+    grant: GrantName,
+    vault: VaultSecrets,
+    path: str,
+    endpoint: TokenEndpoint,
+    *,
+    share: bool = False,
+    leeway: float = 300.0,
+) -> Grant:
+    """The Grant for ``grant`` (PROCESSMAKER_AUTH or inferred).
 
-
-def make_grant(grant: GrantName, vault: VaultSecrets, path: str, endpoint: TokenEndpoint) -> Grant:
-    """The Grant for ``grant`` (PROCESSMAKER_AUTH or inferred)."""
-    classes: dict[GrantName, Callable[[VaultSecrets, str, TokenEndpoint], Grant]] = {
+    The refresh_token grant always shares its token through Vault (it must write there
+    anyway); the password and client_credentials grants do when ``share`` (a KV v2 secret the
+    policy lets us update: PROCESSMAKER_SHARE_TOKEN). A PAT is its own shared token.
+    """
+    if grant == "pat":
+        return PersonalAccessTokenGrant(vault, path, endpoint)
+    rotates = grant == "refresh_token"
+    shared = None
+    if rotates or (share and vault.kv_version(path) == 2):
+        shared = SharedToken(
+            vault, path, leeway=leeway, rotates=rotates, clock=endpoint.clock, url=endpoint.url
+        )
+    classes: dict[GrantName, type[_VaultBacked]] = {
         "password": PasswordGrant,
-        "pat": PersonalAccessTokenGrant,
         "refresh_token": RefreshTokenGrant,
         "client_credentials": ClientCredentialsGrant,
     }
-    return classes[grant](vault, path, endpoint)
+    return classes[grant](vault, path, endpoint, shared=shared)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 from pydantic import SecretStr
 
+from tasks.auth.shared import SharedToken
 from tasks.auth.token_endpoint import Token, TokenEndpoint
 from tasks.errors import ConfigurationError, TokenRejectedError
 from tasks.vault import VaultSecrets
@@ -190,7 +191,8 @@ def save_refresh_token(vault: VaultSecrets, path: str, token: Token) -> int | No
             error="missing_refresh_token",
         )
     secret = vault.read(path, fresh=True)
-    data: dict[str, str | SecretStr] = dict(secret.data)
+    # The shared access token (if any) belongs to the replaced login: drop it with it.
+    data: dict[str, str | SecretStr] = SharedToken.strip(dict(secret.data))
     data["refresh_token"] = token.refresh_token
     version = vault.write(path, data, cas=secret.version)
     vault.invalidate(path)

@@ -1,9 +1,10 @@
 """ProcessMaker bearer tokens: one provider per instance and credentials per process.
 
 The provider turns what Vault holds into a valid bearer token and keeps it valid: the first
-caller obtains it, concurrent callers wait for that grant (single flight), and it is reused
-until it comes within a leeway of expiry. ``BearerAuth`` plugs it into requests and, on a
-401, re-authenticates once and replays the request once.
+caller obtains it, concurrent callers wait for that grant and share its outcome, token or
+error (single flight), and it is reused until it comes within a leeway of expiry. Across
+processes the grant shares the token through Vault (:mod:`tasks.auth.shared`).
+``BearerAuth`` plugs it into requests and, on a 401, renews once and replays the request once.
 
 Tokens never leave this module's objects: tasks receive a ``requests`` auth object built
 inside the task, never a token value, and no task returns one.
@@ -11,7 +12,10 @@ inside the task, never a token value, and no task returns one.
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -21,7 +25,9 @@ from tasks.api.tls import check_transport, verify_option
 from tasks.auth.credentials import ProcessMakerCredentials, choose_grant
 from tasks.auth.grants import Grant, make_grant
 from tasks.auth.observed import ObservedGrant, observe_api_refusal
-from tasks.auth.token_endpoint import Token, TokenEndpoint
+from tasks.auth.token import Clock, Token
+from tasks.auth.token_endpoint import TokenEndpoint
+from tasks.errors import ProcessMakerPrefectError, RefreshTokenNotSavedError
 from tasks.process_cache import ProcessCache
 from tasks.settings import GrantName, ProcessMakerSettings, VaultSettings, load_settings
 from tasks.vault import get_vault
@@ -37,44 +43,102 @@ __all__ = [
 class TokenProvider:
     """Holds one instance's current token; obtains, reuses and renews it.
 
+    One grant is in flight at a time, and its outcome is shared: threads that waited for it
+    get its token or, if it failed, the same error, without a second attempt. Grants are
+    also spaced by at least ``min_interval`` seconds, so a token refused right after it was
+    issued cannot turn into a storm of grants.
+
     Args:
         grant: How to obtain a token.
         leeway: Renew a token this many seconds before it expires.
+        min_interval: Seconds between two grants of this provider.
+        clock: Wall-clock seconds, for expiry; tests inject a skewed one.
+        sleep: Waits out the floor between grants; tests inject a recorder.
     """
 
-    def __init__(self, grant: Grant, *, leeway: float = 300.0) -> None:
+    def __init__(
+        self,
+        grant: Grant,
+        *,
+        leeway: float = 300.0,
+        min_interval: float = 0.0,
+        clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.grant = grant
+        self._sleep = sleep
         self._leeway = leeway
+        self._min_interval = min_interval
+        self._clock = clock
         self._lock = threading.Lock()
         self._token: Token | None = None
+        self._flights = 0  # grants finished, successful or not
+        self._failure: ProcessMakerPrefectError | None = None  # how the last one ended
+        self._last_grant: float | None = None  # time.monotonic() of the last grant
 
     @property
     def grant_name(self) -> GrantName:
         return self.grant.name
 
+    def _usable(self, token: Token | None, rejected: SecretStr | None) -> Token | None:
+        if token is None or token.due_for_renewal(self._leeway, self._clock()):
+            return None
+        return None if rejected is not None and token.access_token == rejected else token
+
     def token(self) -> Token:
         """The current token, obtained or renewed first if needed (single flight)."""
-        current = self._token
-        if current is not None and not current.due_for_renewal(self._leeway):
-            return current
-        with self._lock:
-            current = self._token
-            if current is None or current.due_for_renewal(self._leeway):
-                current = self._token = self.grant.obtain()
-            return current
+        current = self._usable(self._token, None)
+        return current if current is not None else self._obtain(None)
 
     def renew(self, rejected: SecretStr) -> Token:
-        """Obtain a new token because ``rejected`` got a 401.
+        """A token other than ``rejected``, which got a 401.
 
         Many threads may see the same 401 at once; only the first renews, the others get
-        the token it obtained.
+        the token it obtained (or the error it got).
         """
         observe_api_refusal(self.grant, rejected)
+        return self._obtain(rejected)
+
+    def _obtain(self, rejected: SecretStr | None) -> Token:
+        seen = self._flights
         with self._lock:
-            current = self._token
-            if current is None or current.access_token == rejected:
-                current = self._token = self.grant.obtain()
-            return current
+            if self._flights != seen and self._failure is not None:
+                # The grant we waited for failed: the same error, not a second attempt.
+                raise copy.copy(self._failure).with_traceback(None)
+            current = self._usable(self._token, rejected)
+            if current is not None:
+                return current
+            self._space_out()
+            try:
+                token = self.grant.obtain(rejected)
+            except RefreshTokenNotSavedError as exc:
+                self._finish(exc)
+                self._keep_unsaved()
+                raise
+            except ProcessMakerPrefectError as exc:
+                self._finish(exc)
+                raise
+            self._token = token
+            self._finish(None)
+            return token
+
+    def _finish(self, failure: ProcessMakerPrefectError | None) -> None:
+        self._failure = failure
+        self._flights += 1
+        self._last_grant = time.monotonic()
+
+    def _space_out(self) -> None:
+        if self._last_grant is not None:
+            wait = self._last_grant + self._min_interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+
+    def _keep_unsaved(self) -> None:
+        """The run goes on with the rotated token Vault did not take (see SharedToken)."""
+        shared = getattr(self.grant, "shared", None)
+        unsaved = getattr(shared, "unsaved", None)
+        if unsaved is not None:
+            self._token = unsaved[1]
 
     def secrets(self) -> list[SecretStr]:
         """Values to scrub from any text this provider's users produce."""
@@ -130,9 +194,18 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
         retries=settings.retries,
         backoff=settings.backoff,
     )
-    grant = make_grant(grant_name, vault, settings.secret, endpoint)
+    grant = make_grant(
+        grant_name,
+        vault,
+        settings.secret,
+        endpoint,
+        share=settings.share_token,
+        leeway=settings.token_leeway,
+    )
     grant = ObservedGrant(grant, settings.url, settings.secret, vault_settings.addr)
-    return TokenProvider(grant, leeway=settings.token_leeway)
+    return TokenProvider(
+        grant, leeway=settings.token_leeway, min_interval=settings.token_min_interval
+    )
 
 
 # Keyed by both frozen settings models: hashed by value, secrets included.

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import requests
 from oauthlib.oauth2 import Client, OAuth2Error
 from pydantic import SecretStr
 
 from tasks.api.transport import DEFAULT_USER_AGENT, build_session
-from tasks.errors import TokenEndpointUnavailableError, TokenRejectedError
+from tasks.auth.token import Clock, Token, jwt_claims
+from tasks.errors import ConfigurationError, TokenEndpointUnavailableError, TokenRejectedError
 from tasks.redaction import redact
 
 __all__ = ["Token", "TokenEndpoint", "jwt_claims"]
@@ -39,65 +38,17 @@ _GRANT_FIX = {
 }
 
 
-def jwt_claims(token: str) -> dict[str, Any]:
-    """A JWT's claims without verifying its signature; ``{}`` for an opaque token.
-
-    Only used to read ``exp``, ``iat`` and ``sub``: the server verifies the signature, not us.
-    """
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-@dataclass(frozen=True)
-class Token:
-    """An access token and what came with it. Never returned from a task, never logged."""
-
-    access_token: SecretStr
-    refresh_token: SecretStr | None = None
-    expires_at: float | None = None  # epoch seconds; None = unknown (e.g. an opaque PAT)
-    obtained_at: float = field(default_factory=time.time)
-
-    @classmethod
-    def from_response(cls, body: dict[str, Any]) -> Token:
-        access = str(body["access_token"])
-        expires_at: float | None = None
-        if body.get("expires_in") is not None:
-            expires_at = time.time() + float(body["expires_in"])
-        exp = jwt_claims(access).get("exp")
-        if isinstance(exp, int | float):
-            expires_at = float(exp) if expires_at is None else min(expires_at, float(exp))
-        refresh = body.get("refresh_token")
-        return cls(SecretStr(access), SecretStr(str(refresh)) if refresh else None, expires_at)
-
-    def expires_within(self, seconds: float) -> bool:
-        return self.expires_at is not None and time.time() + seconds >= self.expires_at
-
-    def due_for_renewal(self, leeway: float) -> bool:
-        """Whether to renew now: within ``leeway`` of expiry, or past half the lifetime of a
-        token that lives less than twice the leeway (else every call would renew it)."""
-        if self.expires_at is None:
-            return False
-        lifetime = self.expires_at - self.obtained_at
-        return self.expires_within(min(leeway, lifetime / 2))
-
-    def subject(self) -> str | None:
-        """The JWT ``sub`` claim (ProcessMaker's user id), if the token is a JWT."""
-        sub = jwt_claims(self.access_token.get_secret_value()).get("sub")
-        return str(sub) if sub not in (None, "") else None
-
-
 class TokenEndpoint:
     """One instance's ``POST /oauth/token``, with retries on 429/5xx and none on 4xx.
 
     Args:
         base_url: ProcessMaker's base URL (without ``/api/1.0``).
-        verify: requests' ``verify``.
+        verify: requests' ``verify``, passed on every POST so that ``REQUESTS_CA_BUNDLE``
+            or ``CURL_CA_BUNDLE`` in the environment cannot override it.
         timeout: Seconds per attempt.
         retries: Retries of connection failures, 429 and 503 (Retry-After honoured).
         backoff: Backoff factor between retries.
+        clock: Stamps each token's receipt; its expiry is counted from there.
     """
 
     def __init__(
@@ -108,6 +59,7 @@ class TokenEndpoint:
         timeout: float = 30.0,
         retries: int = 5,
         backoff: float = 0.5,
+        clock: Clock = time.time,
     ) -> None:
         self.url = base_url.rstrip("/") + "/oauth/token"
         # The API client's retry policy, as for any POST: connection failures and 429/503
@@ -118,6 +70,8 @@ class TokenEndpoint:
             user_agent=DEFAULT_USER_AGENT,
         )  # fmt: skip
         self._timeout = timeout
+        self._verify = verify
+        self.clock = clock
 
     def close(self) -> None:
         self._session.close()
@@ -126,6 +80,7 @@ class TokenEndpoint:
         """POST ``body`` (built by ``client``) and parse the answer with ``client``.
 
         Raises:
+            ConfigurationError: TLS verification failed; names the CA setting.
             TokenRejectedError: 4xx with an OAuth error; retrying cannot help.
             TokenEndpointUnavailableError: unreachable, or 429/5xx after the retries.
         """
@@ -135,8 +90,13 @@ class TokenEndpoint:
         }
         try:
             response = self._session.post(
-                self.url, data=body, headers=headers, timeout=self._timeout
+                self.url, data=body, headers=headers, timeout=self._timeout, verify=self._verify
             )
+        except requests.exceptions.SSLError:
+            raise ConfigurationError(
+                f"TLS verification of {self.url} failed for the {grant} grant: set "
+                "PROCESSMAKER_CA_BUNDLE to the CA that signs ProcessMaker's certificate"
+            ) from None
         except requests.RequestException as exc:
             raise TokenEndpointUnavailableError(
                 f"POST {self.url} failed ({type(exc).__name__}) for the {grant} grant: "
@@ -162,7 +122,7 @@ class TokenEndpoint:
             raise self._rejected(parsed, status, grant, secrets)
         try:
             client.parse_request_body_response(json.dumps(parsed))
-            return Token.from_response(parsed)
+            return Token.from_response(parsed, now=self.clock())
         except (OAuth2Error, KeyError, TypeError, ValueError) as exc:
             raise TokenEndpointUnavailableError(
                 f"POST {self.url} -> {status}: malformed token response "

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Mapping
@@ -273,8 +274,12 @@ def get_vault(settings: VaultSettings | None = None) -> VaultSecrets:
 
 
 def reset_vault_sessions() -> None:
-    """Drop every process-wide session (tests, and the demo after changing VAULT_*)."""
+    """Drop every process-wide session (tests, and the demo after changing VAULT_*); a token
+    a login made is revoked, so none outlives the process."""
     _VAULTS.reset()
+
+
+atexit.register(reset_vault_sessions)
 
 
 def write_secret(

@@ -5,6 +5,7 @@ Every hvac/requests failure is translated here, in :func:`translate`, and nowher
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -183,7 +184,10 @@ class VaultSession:
         self.generation = 0
         self._logged_in = False
         self._expires_at: float | None = None
+        self._ttl = 0.0  # the token's lifetime at login: renewal starts within half of it
         self._renewable = False
+        # A token from a login method is ours to revoke; VAULT_TOKEN or an agent's is not.
+        self._owns_token = self.login.method not in ("token", "agent")
         self._lock = threading.Lock()
 
     def ensure(self) -> int:
@@ -192,12 +196,14 @@ class VaultSession:
             now = time.monotonic()
             if not self._logged_in or (self._expires_at is not None and now >= self._expires_at):
                 self._login()
-            elif (
-                self._expires_at is not None
-                and now >= self._expires_at - self.settings.renew_leeway
-            ):
+            elif self._expires_at is not None and now >= self._expires_at - self._window():
                 self._renew_or_login()
             return self.generation
+
+    def _window(self) -> float:
+        """Renew this long before expiry: the leeway, but at most half the token's TTL, so
+        a TTL at or under the leeway is renewed midway instead of before every call."""
+        return min(self.settings.renew_leeway, self._ttl / 2)
 
     def relogin(self, seen: int) -> None:
         """Log in again unless another thread already replaced the token seen failing."""
@@ -206,11 +212,24 @@ class VaultSession:
                 self._login()
 
     def _login(self) -> None:
-        result = self.login.login(self.client)
+        old = self.client.token if self._logged_in and self._owns_token else None
+        result = self.login.login(self.client)  # hvac may switch client.token already
+        if old:
+            self._revoke_self(old)  # the replaced token would otherwise live out its TTL
         self.client.token = result.token.get_secret_value()
         self._remember(result.lease_duration, result.renewable)
+        self._ttl = float(result.lease_duration)
         self._logged_in = True
         vault_session_event("login", self, result.lease_duration, result.renewable)
+
+    def _revoke_self(self, token: str) -> None:
+        """``POST /v1/auth/token/revoke-self`` as ``token`` (in Vault's default policy, unlike
+        revoking another token); best effort, since it may be expired or revoked already."""
+        # A copy of the adapter (same pool, TLS settings, namespace) that speaks as ``token``.
+        revoker = type(self.client.adapter).from_adapter(self.client.adapter)
+        revoker.token = token
+        with contextlib.suppress(*_WIRE_ERRORS):
+            revoker.post("/v1/auth/token/revoke-self")
 
     def _renew_or_login(self) -> None:
         if not self._renewable:
@@ -223,9 +242,7 @@ class VaultSession:
             return
         self._remember(int(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
         vault_session_event("renewed", self, int(auth.get("lease_duration") or 0), self._renewable)
-        if self._expires_at is not None and (
-            self._expires_at - time.monotonic() <= self.settings.renew_leeway
-        ):
+        if self._expires_at is not None and (self._expires_at - time.monotonic() <= self._window()):
             # Capped by its max TTL: renewing again gains nothing, log in next time instead.
             self._renewable = False
 
@@ -283,5 +300,9 @@ class VaultSession:
         return translate(exc, op, self.settings, self.login, attempts)
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Revoke the token if a login here made it, and close the HTTP connection pool."""
+        with self._lock:
+            if self._logged_in and self._owns_token and self.client.token:
+                self._revoke_self(self.client.token)
+            self._logged_in = False
         self.client.adapter.close()
