@@ -150,14 +150,27 @@ class FaultMiddleware:
         path, method = scope["path"], scope["method"]
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             self.stats.count_request(method, self._template(scope))
-            if self.faults.settings.latency_ms:
-                await asyncio.sleep(self.faults.settings.latency_ms / 1000)
-            fault = self.faults.decide_api()
-        elif path == TOKEN_PATH and method == "POST":
+            self.stats.enter()
+            try:
+                await self._api(scope, receive, send)
+            finally:
+                self.stats.leave()
+            return
+        if path == TOKEN_PATH and method == "POST":
             status = self.faults.decide_token()
             fault = None if status is None else ("status", status)
         else:
             fault = None
+        await self._apply(fault, scope, receive, send)
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.faults.settings.latency_ms:
+            await asyncio.sleep(self.faults.settings.latency_ms / 1000)
+        await self._apply(self.faults.decide_api(), scope, receive, send)
+
+    async def _apply(
+        self, fault: tuple[str, int] | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         if fault is None:
             await self.app(scope, receive, send)
         elif fault[0] == "drop":

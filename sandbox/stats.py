@@ -1,4 +1,5 @@
-"""Counters of what clients really did: token grants by type, API requests by route."""
+"""Counters of what clients really did: token grants by type, API requests by route, and the
+most API requests ever in flight at once (what a client-side concurrency limit must bound)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class Stats:
         self._lock = threading.Lock()
         self._grants: Counter[str] = Counter()
         self._requests: Counter[str] = Counter()
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     def count_grant(self, grant_type: str) -> None:
         """Count one *successful* token grant of ``grant_type`` (e.g. ``password``)."""
@@ -27,6 +30,17 @@ class Stats:
         with self._lock:
             self._requests[f"{method} {route}"] += 1
 
+    def enter(self) -> None:
+        """An API request started; pair with :meth:`leave`."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        """An API request ended (answered, failed or dropped)."""
+        with self._lock:
+            self._in_flight -= 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -34,9 +48,11 @@ class Stats:
                 "grants_total": sum(self._grants.values()),
                 "requests": dict(self._requests),
                 "requests_total": sum(self._requests.values()),
+                "max_in_flight": self._max_in_flight,
             }
 
     def reset(self) -> None:
         with self._lock:
             self._grants.clear()
             self._requests.clear()
+            self._max_in_flight = self._in_flight
