@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Cancelled
 
+from flows import markdown
+from flows.run_names import connection_label, parameter
 from tasks import (
     DEFAULT_RESOURCES,
     DEFAULT_URL,
+    RESOURCES,
     ConfigurationError,
+    ConnectionParameter,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
     TokenError,
     VaultError,
     check_destination_url,
+    connection_name,
+    destination_lock,
+    destination_lock_name,
     redact_userinfo,
     resolve_settings,
     resource_for,
     sync_resource,
 )
 
-__all__ = ["DEFAULT_RESOURCES", "SyncFailed", "sync"]
+__all__ = ["DEFAULT_RESOURCES", "ResourceName", "SyncFailed", "sync"]
+
+if TYPE_CHECKING:
+    ResourceName = str
+else:
+    # The catalogue's names as a Literal: the run form offers them as a multi-select, and the
+    # list grows with the catalogue.
+    ResourceName = Literal[tuple(RESOURCES)]
 
 # Failures of Vault, credentials or configuration are not about one resource: stop there.
 _RUN_WIDE = (ConfigurationError, VaultError, TokenError, ProcessMakerAuthError)
@@ -33,56 +48,68 @@ class SyncFailed(ProcessMakerPrefectError):
     """Some resources failed (after their retries); the others were synced."""
 
 
+def _shown(destination: str) -> str:
+    """The destination as given, without a query; masked if it holds a password."""
+    if urlsplit(destination).password is not None:
+        return redact_userinfo(destination)
+    return destination.partition("?")[0]
+
+
+def _run_name() -> str:
+    return f"sync {connection_label()} -> {_shown(str(parameter('destination') or DEFAULT_URL))}"
+
+
 @flow(
     name="processmaker-sync",
+    flow_run_name=_run_name,
     description="Incremental sync of ProcessMaker requests, tasks, users, processes, groups "
     "and collection records into a destination.",
     log_prints=False,
 )
 def sync(
-    resources: list[str] | None = None,
-    collections: list[int] | None = None,
+    resources: tuple[ResourceName, ...] = DEFAULT_RESOURCES,
+    collections: tuple[int, ...] = (),
     destination: str = DEFAULT_URL,
     full_refresh: bool = False,
-    connection: str | None = None,
+    connection: ConnectionParameter = None,
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
     A resource that fails (after its task's retries) does not stop the others: the run
-    syncs them all, reports each, then fails naming the first failure.
+    syncs them all, reports each, then fails naming the first failure. A run that finds
+    another sync of the same destination running is cancelled, on any worker.
 
     Args:
-        resources: Any of requests, tasks, users, processes, groups; unset: all of them.
+        resources: The resources to sync; all of them by default.
         collections: Ids of ProcessMaker collections whose records to sync too.
-        destination: duckdb:///path.duckdb or postgresql://user@host/db (passwords in
+        destination: duckdb:///~/path.duckdb (in the worker user's home),
+            duckdb:////absolute/path.duckdb or postgresql://user@host/db (passwords in
             PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored).
         full_refresh: Rebuild the resources from scratch, swapped in atomically at the end.
-        connection: Name of a ProcessMakerConnection block; unset: the environment.
+        connection: A ProcessMaker Connection block; empty: the worker's environment.
 
     Example:
         ```python
         from flows.sync import sync
-        sync(resources=["requests", "tasks"], destination="duckdb:///pm.duckdb")
+        sync(resources=["requests", "tasks"], destination="duckdb:///~/pm.duckdb")
         ```
     """
     check_destination_url(destination)
     _refuse_credentials_in(destination)
-    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections or [])]
+    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections)]
     for name in names:
         resource_for(name)  # fail fast on a typo, before anything is written
+    block = connection_name(connection)
     resolve_settings(connection)  # and on missing settings, before any task runs
-    results: list[dict[str, Any]] = []
-    failures: list[tuple[str, str]] = []
-    for name in names:
-        state = sync_resource(name, destination, full_refresh, connection, return_state=True)
-        try:
-            results.append(state.result())
-        except ProcessMakerPrefectError as exc:
-            failures.append((name, f"{type(exc).__name__}: {exc}"))
-            if isinstance(exc, _RUN_WIDE):  # every later resource would fail the same way
-                break
-        except Exception as exc:  # not ours, so not known to be redacted: its type only
-            failures.append((name, type(exc).__name__))
+    with destination_lock(destination) as held:
+        if not held:
+            # Prefect makes a returned state the run's final state.
+            return Cancelled(  # type: ignore[return-value]
+                message=f"Another sync of {_shown(destination)} is running (it holds "
+                f"the Prefect limit {destination_lock_name(destination)}); this run stops and "
+                "the next one resumes from the watermark"
+            )
+        results, failures = _sync_all(names, destination, full_refresh, block)
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -98,6 +125,25 @@ def sync(
     return {"destination": destination, "resources": results}
 
 
+def _sync_all(
+    names: list[str], destination: str, full_refresh: bool, connection: str | None
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    results: list[dict[str, Any]] = []
+    failures: list[tuple[str, str]] = []
+    for name in names:
+        state = sync_resource(name, destination, full_refresh, connection, return_state=True)
+        try:
+            results.append(state.result())
+        except ProcessMakerPrefectError as exc:
+            failures.append((name, f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, _RUN_WIDE):  # every later resource would fail the same way
+                get_run_logger().error("%s: stopping the sync, see the artifact", name)
+                break
+        except Exception as exc:  # not ours, so not known to be redacted: its type only
+            failures.append((name, type(exc).__name__))
+    return results, failures
+
+
 def _refuse_credentials_in(destination: str) -> None:
     """A flow parameter is stored in Prefect's database: a password must not be in it."""
     parts = urlsplit(destination)
@@ -111,20 +157,26 @@ def _refuse_credentials_in(destination: str) -> None:
 def _report(
     results: list[dict[str, Any]], failures: list[tuple[str, str]], destination: str
 ) -> str:
+    rows = [
+        (
+            r["resource"],
+            f"{r['rows']:,}",
+            f"{r['pages']:,}",
+            r["watermark"] or "-",
+            f"{r['seconds']:.2f}",
+            "yes" if r["full_refresh"] else "no",
+        )
+        for r in results
+    ]
+    rows += [(name, "-", "-", "-", "-", "failed (below)") for name, _ in failures]
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
-        "| resource | rows | pages | watermark | seconds | full refresh |",
-        "|---|---:|---:|---|---:|---|",
+        *markdown.table(
+            ("resource", "rows", "pages", "watermark", "seconds", "full refresh"),
+            rows,
+            right=(1, 2, 4),
+        ),
+        *markdown.failures("Failures", failures),
     ]
-    for r in results:
-        lines.append(
-            f"| {r['resource']} | {r['rows']} | {r['pages']} | {r['watermark'] or '-'} "
-            f"| {r['seconds']:.2f} | {'yes' if r['full_refresh'] else 'no'} |"
-        )
-    if failures:
-        lines += ["", "| failed resource | error |", "|---|---|"]
-        for name, error in failures:
-            cell = error.replace("|", "\\|")
-            lines.append(f"| {name} | {cell} |")
     return "\n".join(lines)
