@@ -41,6 +41,10 @@ LEASE_SECONDS = 60.0
 
 _checked: dict[str, tuple[float, int | None]] = {}
 _lock = threading.Lock()
+# Threads of one process queue here first, at most `limit` of them asking Prefect at once:
+# a thread refused by Prefect sleeps for the server's Retry-After, so asking for more slots
+# than exist from one process only adds sleeps.
+_local: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 
 
 def instance_limit_name(url: str) -> str:
@@ -76,6 +80,7 @@ def reset_instance_limits() -> None:
     """Forget which limits exist, so the next client asks Prefect again (tests)."""
     with _lock:
         _checked.clear()
+        _local.clear()
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -107,5 +112,13 @@ class InstanceLimitedClient(ProcessMakerClient):
     ) -> Any:
         if self.limit is None:
             return super().request(method, path, params=params, json=json)
-        with concurrency(self.limit_name, occupy=1, lease_duration=LEASE_SECONDS):
+        with (
+            _local_queue(self.limit_name, self.limit),
+            concurrency(self.limit_name, occupy=1, lease_duration=LEASE_SECONDS),
+        ):
             return super().request(method, path, params=params, json=json)
+
+
+def _local_queue(name: str, slots: int) -> threading.BoundedSemaphore:
+    with _lock:
+        return _local.setdefault((name, slots), threading.BoundedSemaphore(slots))

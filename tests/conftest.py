@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.prefect",
     "tests.fixtures.postgres",
     "tests.fixtures.stack",
+    "tests.fixtures.prefect_server",
 ]
