@@ -245,11 +245,12 @@ def sync(
         "connection": connection,  # by name: the run's stored parameters hold only the name
     }
     counts: dict[str, int] = {}
-    title = f"Syncing into {destination}"
+    # A line of its own: as a table title, a long destination would wrap into the table's
+    # narrow column (80 characters in a pipe).
+    console.print(f"Syncing into {destination}", highlight=False)
 
     def render() -> Table:
-        # Never narrower than its title, which would wrap into a column otherwise.
-        table = Table(title=title, min_width=min(len(title) + 4, console.width))
+        table = Table()
         table.add_column("resource")
         table.add_column("rows", justify="right")
         for name, rows in counts.items():

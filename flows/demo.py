@@ -130,8 +130,8 @@ def run_demo(
 
 def _print_summary(console: Console, summary: dict[str, Any], database: Path) -> None:
     first, second = summary["runs"]
-    title = f"ProcessMaker -> {database}"
-    table = Table(title=title, min_width=min(len(title) + 4, console.width))
+    console.print(f"ProcessMaker -> {database}", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("table")
     table.add_column("rows stored", justify="right")
     table.add_column("first sync", justify="right")
