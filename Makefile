@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench sandbox clean
+.PHONY: demo test lint bench sandbox screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,5 +34,9 @@ bench: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/pm-prefect sandbox
 
+# The operator's forms in Prefect's UI as PNGs under screenshots/ (needs: apt-get install chromium).
+screenshots: $(STAMP)
+	$(BIN)/python tests/screenshot_forms.py --out screenshots
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .demo screenshots

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import webbrowser
 from typing import Annotated, Any
+
+# Before Prefect reads its settings (importing tasks imports Prefect): a CLI run talks to a
+# temporary local server, which must not phone home (its failure is an ERROR line on a
+# machine without Internet), and which may take a while to start on a busy machine. The
+# command prints its own results, so Prefect says only what goes wrong. The temporary
+# server's own SQLite contention ("database is locked", retried by the client) is not the
+# user's to act on: it stays out of the terminal.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from cyclopts import App, Parameter
 from rich.console import Console
@@ -17,8 +30,9 @@ app = App(
     name="pm-prefect",
     help="ProcessMaker 4 + Vault + Prefect: check, log in, sync, and try it on a sandbox.",
 )
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a line longer than the terminal (or 80 columns in a pipe) stays one line.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command
@@ -236,12 +250,29 @@ def sync(
     from rich.table import Table
 
     from flows.sync import sync as sync_flow
-    from tasks import progress_listeners
+    from tasks import load_connection, progress_listeners, resource_for
 
+    names = [r.strip() for r in resources.split(",") if r.strip()]
+    for name in names:
+        resource_for(name)  # a typo fails here in one line, not in Prefect's validation
+    if connection:
+        load_connection(connection)  # likewise an unknown block, listing the existing ones
+    parameters: dict[str, Any] = {
+        "resources": names,
+        "collections": [int(c) for c in collections.split(",") if c.strip()],
+        "destination": destination,
+        "full_refresh": full_refresh,
+        "connection": connection,  # by name: the run's stored parameters hold only the name
+        "reconcile": reconcile,
+        "filters": _filters(filter or []),
+    }
     counts: dict[str, int] = {}
+    # A line of its own: as a table title, a long destination would wrap into the table's
+    # narrow column (80 characters in a pipe).
+    console.print(f"Syncing into {destination}", highlight=False)
 
     def render() -> Table:
-        table = Table(title=f"Syncing into {destination}")
+        table = Table()
         table.add_column("resource")
         table.add_column("rows", justify="right")
         for name, rows in counts.items():
@@ -256,15 +287,7 @@ def sync(
 
         progress_listeners.append(on_progress)
         try:
-            result = sync_flow(
-                resources=[r.strip() for r in resources.split(",") if r.strip()],
-                collections=[int(c) for c in collections.split(",") if c.strip()],
-                destination=destination,
-                full_refresh=full_refresh,
-                connection=connection,
-                reconcile=reconcile,
-                filters=_filters(filter or []),
-            )
+            result = sync_flow(**parameters)
         finally:
             progress_listeners.remove(on_progress)
         for row in result["resources"]:

@@ -130,7 +130,8 @@ def run_demo(
 
 def _print_summary(console: Console, summary: dict[str, Any], database: Path) -> None:
     first, second = summary["runs"]
-    table = Table(title=f"ProcessMaker -> {database}")
+    console.print(f"ProcessMaker -> {database}", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("table")
     table.add_column("rows stored", justify="right")
     table.add_column("first sync", justify="right")

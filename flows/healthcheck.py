@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks import ProcessMakerPrefectError, resolve_settings, run_checks
+from flows import markdown
+from flows.run_names import connection_label
+from tasks import (
+    ConnectionParameter,
+    ProcessMakerPrefectError,
+    connection_name,
+    resolve_settings,
+    run_checks,
+)
 
 __all__ = ["HealthcheckFailed", "healthcheck"]
 
@@ -17,52 +25,74 @@ class HealthcheckFailed(ProcessMakerPrefectError):
     """A check failed: credentials, Vault or ProcessMaker need attention."""
 
 
-@task(name="Run ProcessMaker checks", cache_policy=NO_CACHE)
+@task(name="Run ProcessMaker checks", task_run_name="checks", cache_policy=NO_CACHE)
 def run_processmaker_checks(connection: str | None) -> list[dict[str, Any]]:
     """Configuration, Vault, secret, grant, token, API call; plain results, no secrets."""
+    logger = get_run_logger()
     settings, vault_settings = resolve_settings(connection)
-    return [result.__dict__.copy() for result in run_checks(settings, vault_settings)]
+    results = []
+    for result in run_checks(settings, vault_settings):
+        log = logger.error if not result.ok else logger.warning if result.warning else logger.info
+        log("%-4s %-13s %s", _mark(result.__dict__), result.name, result.detail)
+        results.append(result.__dict__.copy())
+    return results
+
+
+def _run_name() -> str:
+    return f"healthcheck {connection_label()}"
 
 
 def expiry_table(rows: list[dict[str, str]]) -> list[str]:
     """Markdown lines of the credential expiry table (none when the checks stopped early)."""
     if not rows:
         return []
-    lines = [
+    keys = ("credential", "expires", "in", "source", "attention")
+    return [
         "",
         "## Credential expiry",
         "",
-        "| credential | expires | in | how it is known | attention |",
-        "|---|---|---|---|---|",
+        *markdown.table(
+            ("credential", "expires", "in", "how it is known", "attention"),
+            [[row[k] for k in keys] for row in rows],
+        ),
     ]
-    for row in rows:
-        cells = [row[k].replace("|", "\\|") for k in ("credential", "expires", "in", "source")]
-        lines.append(f"| {' | '.join(cells)} | {row['attention']} |")
-    return lines
 
 
 @flow(
     name="processmaker-healthcheck",
+    flow_run_name=_run_name,
     description="Vault, credentials, token and one API call; fails when any check fails.",
 )
-def healthcheck(connection: str | None = None) -> list[dict[str, Any]]:
+def healthcheck(connection: ConnectionParameter = None) -> list[dict[str, Any]]:
     """Run the doctor checks; the flow run fails, naming the first failure, when one fails.
 
     The artifact lists the checks, then when each credential in use expires; a credential
     within PROCESSMAKER_EXPIRY_WARNING_DAYS also emits ``processmaker.credential.expiring``.
 
     Args:
-        connection: Name of a ProcessMakerConnection block; unset: the environment.
+        connection: A ProcessMaker Connection block; empty: the worker's environment.
     """
-    results = run_processmaker_checks(connection)
-    lines = ["# ProcessMaker health", "", "| check | result | detail |", "|---|---|---|"]
-    for r in results:
-        detail = r["detail"].replace("|", "\\|")
-        mark = "FAIL" if not r["ok"] else "warn" if r.get("warning") else "ok"
-        lines.append(f"| {r['name']} | {mark} | {detail} |")
-    lines += expiry_table([row for r in results for row in r.get("rows", ())])
-    create_markdown_artifact(key="processmaker-health", markdown="\n".join(lines))
+    results = run_processmaker_checks(connection_name(connection))
     failed = [r for r in results if not r["ok"]]
+    create_markdown_artifact(key="processmaker-health", markdown=_report(results, failed))
     if failed:
         raise HealthcheckFailed(f"{failed[0]['name']} check failed: {failed[0]['detail']}")
     return results
+
+
+def _report(results: list[dict[str, Any]], failed: list[dict[str, Any]]) -> str:
+    rows = [(r["name"], _mark(r), r["detail"] if r["ok"] else "see below") for r in results]
+    return "\n".join(
+        [
+            "# ProcessMaker health",
+            "",
+            *markdown.table(("check", "result", "detail"), rows),
+            *markdown.failures("Failed check", [(r["name"], r["detail"]) for r in failed]),
+            # Last: when each credential in use expires (empty if the checks stopped early).
+            *expiry_table([row for r in results for row in r.get("rows", ())]),
+        ]
+    )
+
+
+def _mark(result: dict[str, Any]) -> str:
+    return "FAIL" if not result["ok"] else "warn" if result.get("warning") else "ok"

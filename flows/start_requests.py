@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from tasks import ProcessMakerPrefectError, start_processmaker_request
+from flows import markdown
+from flows.run_names import connection_label, parameter
+from tasks import (
+    HIDE_NONE,
+    ConnectionParameter,
+    ProcessMakerPrefectError,
+    connection_name,
+    start_processmaker_request,
+)
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 
@@ -16,8 +24,8 @@ __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 class RequestPayload(BaseModel):
     """One request to start: the data its start event receives."""
 
-    label: str | None = Field(
-        None, title="Label", description="Your name for this payload, shown in the report."
+    label: str = Field(
+        "", title="Label", description="Your name for this payload, shown in the report."
     )
     data: dict[str, Any] = Field(
         default_factory=dict,
@@ -30,15 +38,20 @@ class StartRequestsFailed(ProcessMakerPrefectError):
     """Some payloads did not start a request; the artifact lists which and why."""
 
 
+def _run_name() -> str:
+    return f"start process {parameter('process_id')} on {connection_label()}"
+
+
 @flow(
     name="processmaker-start-requests",
+    flow_run_name=_run_name,
     description="Start requests of a ProcessMaker process, one per payload.",
 )
 def start_requests(
     process_id: int,
     event: str = "node_1",
-    payloads: list[RequestPayload] | None = None,
-    connection: str | None = None,
+    payloads: Annotated[list[RequestPayload] | None, HIDE_NONE] = None,
+    connection: ConnectionParameter = None,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
 
@@ -49,8 +62,8 @@ def start_requests(
         process_id: The ProcessMaker process to start.
         event: Element id of its start event, e.g. node_1.
         payloads: One request is started per payload (its data goes to the start event);
-            unset: one request with no data.
-        connection: Name of a ProcessMakerConnection block; unset: the environment.
+            empty: one request with no data.
+        connection: A ProcessMaker Connection block; empty: the worker's environment.
 
     Example:
         ```python
@@ -58,23 +71,29 @@ def start_requests(
                        payloads=[RequestPayload(data={"amount": 100})])
         ```
     """
-    payloads = payloads or [RequestPayload(label=None)]
-    starter = start_processmaker_request.with_options(retries=0)
+    logger = get_run_logger()
+    block = connection_name(connection)
+    payloads = payloads or [RequestPayload(label="")]
     report: list[dict[str, Any]] = []
     for index, payload in enumerate(payloads, start=1):
-        state = starter(process_id, event, payload.data, connection=connection, return_state=True)
         label = payload.label or f"payload {index}"
+        starter = start_processmaker_request.with_options(
+            retries=0, task_run_name=_task_name(process_id, label)
+        )
+        state = starter(process_id, event, payload.data, connection=block, return_state=True)
         if state.is_completed():
-            request = state.result()
-            report.append({"payload": label, "request_id": request.get("id"), "error": None})
-        else:
-            try:
-                state.result()
-            except ProcessMakerPrefectError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            except Exception as exc:  # anything else is reported by type only
-                error = type(exc).__name__
-            report.append({"payload": label, "request_id": None, "error": error})
+            request_id = state.result().get("id")
+            logger.info("%s: started request %s", label, request_id)
+            report.append({"payload": label, "request_id": request_id, "error": None})
+            continue
+        try:
+            state.result()
+        except ProcessMakerPrefectError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # anything else is reported by type only
+            error = type(exc).__name__
+        logger.error("%s: no request started: %s", label, error)
+        report.append({"payload": label, "request_id": None, "error": error})
     create_markdown_artifact(
         key="processmaker-start-requests",
         markdown=_report(process_id, event, report),
@@ -89,14 +108,28 @@ def start_requests(
     return report
 
 
+def _task_name(process_id: int, label: str) -> Any:
+    name = f"start process {process_id}: {label}"
+    return lambda: name  # a callable: a label's braces are not format fields
+
+
 def _report(process_id: int, event: str, rows: list[dict[str, Any]]) -> str:
-    lines = [
-        f"# Requests started for process {process_id}, event `{event}`",
-        "",
-        "| payload | request id | error |",
-        "|---|---:|---|",
-    ]
-    for row in rows:
-        error = (row["error"] or "").replace("|", "\\|")
-        lines.append(f"| {row['payload']} | {row['request_id'] or '-'} | {error or '-'} |")
-    return "\n".join(lines)
+    table = markdown.table(
+        ("payload", "request id", "result"),
+        [
+            (r["payload"], r["request_id"] or "-", "failed (below)" if r["error"] else "started")
+            for r in rows
+        ],
+        right=(1,),
+    )
+    failed = [(r["payload"], r["error"]) for r in rows if r["error"]]
+    return "\n".join(
+        [
+            f"# Requests started for process {process_id}, event {markdown.escape(event)}",
+            "",
+            f"{len(rows) - len(failed)} of {len(rows)} payloads started a request.",
+            "",
+            *table,
+            *markdown.failures("Failures", failed),
+        ]
+    )

@@ -61,6 +61,17 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        if not (path.startswith(API_PREFIX + "/") or path == API_PREFIX):
+            await self._handle(scope, receive, send)
+            return
+        self.stats.enter()  # in flight from arrival to the last byte (or the drop)
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.stats.leave()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
             template = self._template(scope)

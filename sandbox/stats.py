@@ -1,6 +1,8 @@
 """Counters of what clients really did and what the sandbox did to them.
 
-Token grants by type, API requests by route, faults injected by kind, calls delayed by latency.
+Token grants by type, API requests by route, faults injected by kind, calls delayed by latency,
+and the most API requests ever in flight at once (what a client-side concurrency limit must
+bound).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class Stats:
         self._requests: Counter[str] = Counter()
         self._injected: Counter[str] = Counter()
         self._delayed = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     def count_grant(self, grant_type: str) -> None:
         """Count one *successful* token grant of ``grant_type`` (e.g. ``password``)."""
@@ -42,6 +46,17 @@ class Stats:
         with self._lock:
             self._delayed += 1
 
+    def enter(self) -> None:
+        """An API request started; pair with :meth:`leave`."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        """An API request ended (answered, failed or dropped)."""
+        with self._lock:
+            self._in_flight -= 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -52,6 +67,7 @@ class Stats:
                 "injected": dict(self._injected),
                 "injected_total": sum(self._injected.values()),
                 "delayed": self._delayed,
+                "max_in_flight": self._max_in_flight,
             }
 
     def reset(self) -> None:
@@ -60,3 +76,4 @@ class Stats:
             self._requests.clear()
             self._injected.clear()
             self._delayed = 0
+            self._max_in_flight = self._in_flight

@@ -6,12 +6,14 @@ read from the folders.
 ``settings``        ``VAULT_*`` and ``PROCESSMAKER_*``, read once
 ``spec_routes``     ProcessMaker's list routes from its OpenAPI spec (``routes.json``)
 ``redaction``,      shared leaves: scrubbing secrets, reading times, the process-wide cache,
-``times``, ...      the resource catalogue
+``times``, ...      the resource catalogue, Prefect form schemas (``forms``), one sync per
+                    destination (``destination_locks``)
 ``vault/``          Vault login methods, the hvac session, KV secrets
 ``api/``            TLS policy, the retrying transport, paginators, the REST client
 ``auth/``           credentials, token grants, the token provider, the PKCE login
 ``destinations/``   DuckDB and PostgreSQL over one SQL layer, rows and watermark in one
                     transaction, request variables as columns, deletion marks
+``instance_limits`` a Prefect concurrency limit per ProcessMaker instance, around each call
 ``sync/``           readers and the engine: what changed, stored with its watermark; reconcile
 ``connection``      settings -> Vault -> token provider -> client
 ``blocks``          the ProcessMakerConnection block (``get_client()``)
@@ -42,9 +44,16 @@ from tasks.auth import (
     reset_token_providers,
     save_refresh_token,
 )
-from tasks.blocks import ProcessMakerConnection, resolve_settings
-from tasks.catalogue import DEFAULT_RESOURCES, RESOURCES, resource_for
+from tasks.blocks import (
+    ConnectionParameter,
+    ProcessMakerConnection,
+    connection_name,
+    load_connection,
+    resolve_settings,
+)
+from tasks.catalogue import DEFAULT_RESOURCES, RESOURCE_NAMES, RESOURCES, resource_for
 from tasks.connection import open_client
+from tasks.destination_locks import destination_lock, destination_lock_name
 from tasks.destinations import (
     DEFAULT_URL,
     check_destination_url,
@@ -59,7 +68,9 @@ from tasks.errors import (
     TokenError,
     VaultError,
 )
+from tasks.forms import HIDE_NONE
 from tasks.health_checks import CheckResult, run_checks
+from tasks.instance_limits import instance_limit_name
 from tasks.resource_sync import reconcile_resource, sync_resource
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 from tasks.sync import progress_listeners
@@ -70,11 +81,14 @@ from tasks.vault_secrets import read_vault_secret
 __all__ = [
     "DEFAULT_RESOURCES",
     "DEFAULT_URL",
+    "HIDE_NONE",
     "RESOURCES",
+    "RESOURCE_NAMES",
     "AuthorizationCodeLogin",
     "CallbackListener",
     "CheckResult",
     "ConfigurationError",
+    "ConnectionParameter",
     "ProcessMakerAuthError",
     "ProcessMakerConnection",
     "ProcessMakerCredentials",
@@ -91,8 +105,13 @@ __all__ = [
     "check_transport",
     "choose_grant",
     "complete_processmaker_task",
+    "connection_name",
+    "destination_lock",
+    "destination_lock_name",
     "get_vault",
+    "instance_limit_name",
     "list_processmaker_records",
+    "load_connection",
     "load_settings",
     "open_client",
     "open_destination",

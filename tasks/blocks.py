@@ -1,21 +1,27 @@
-"""A Prefect block for a ProcessMaker connection, editable in the UI.
+"""A Prefect block for a ProcessMaker connection, editable in the UI and picked in flow forms.
 
-Register it with ``prefect block register -m tasks.blocks``. Every field is optional: an
-unset field falls back to the environment (``PROCESSMAKER_*``, ``VAULT_*``), so a block
-can override just the instance URL while Vault login still comes from the worker's
-environment. The block holds no secret unless an operator chooses to put a Vault token
-or AppRole secret id in its ``SecretStr`` fields.
+Register it with ``prefect block register -m tasks.blocks``. Only the URL is required (which
+also lets Prefect's block picker validate a flow form). Every other empty field falls back to
+the worker's environment (``PROCESSMAKER_*``, ``VAULT_*``), so a block can name the instance
+and its Vault secret while the Vault login still comes from the worker. Titles and
+descriptions come from :mod:`tasks.settings`, so the form and the environment say the same.
+The block holds no secret unless an operator puts a Vault token or AppRole secret id in its
+masked fields.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from pydantic import BeforeValidator, Field, SecretStr
 
 from tasks.api import ProcessMakerClient
 from tasks.connection import open_client
+from tasks.errors import ConfigurationError
+from tasks.forms import HIDE_NONE
 from tasks.settings import (
     GrantName,
     ProcessMakerSettings,
@@ -24,7 +30,35 @@ from tasks.settings import (
     load_settings,
 )
 
-__all__ = ["ProcessMakerConnection", "resolve_settings"]
+__all__ = [
+    "ConnectionParameter",
+    "ProcessMakerConnection",
+    "connection_name",
+    "load_connection",
+    "resolve_settings",
+]
+
+SLUG = "processmaker-connection"
+
+
+def _about(name: str, *, vault: bool = False, always: bool = False) -> str:
+    """The settings field's description, plus where an empty field comes from."""
+    fields = VaultSettings.model_fields if vault else ProcessMakerSettings.model_fields
+    description = fields[name].description or ""
+    if always:
+        return f"{description} The block's own value, whatever the worker's environment says."
+    env = f"{'VAULT' if vault else 'PROCESSMAKER'}_{name.upper()}"
+    default = None if fields[name].is_required() else fields[name].default
+    fallback = f", else {default}" if default is not None else ""
+    return f"{description} Empty: the worker's {env}{fallback}."
+
+
+def _pm(name: str, title: str, **constraints: Any) -> Any:
+    return Field(None, title=title, description=_about(name), **constraints)
+
+
+def _vault(name: str, title: str) -> Any:
+    return Field(None, title=title, description=_about(name, vault=True))
 
 
 class ProcessMakerConnection(Block):
@@ -32,47 +66,76 @@ class ProcessMakerConnection(Block):
 
     Example:
         ```python
-        from tasks.blocks import ProcessMakerConnection
-        ProcessMakerConnection(url="https://pm.example.com",
-                               secret="secret/processmaker/prod").save("prod")
+        from tasks import ProcessMakerConnection
+
+        with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
+            active = client.get("/requests", params={"status": "ACTIVE"})
         ```
     """
 
     _block_type_name = "ProcessMaker Connection"
-    _block_type_slug = "processmaker-connection"
-    _description = "ProcessMaker 4 instance, its Vault secret, TLS and paging settings."
+    _block_type_slug = SLUG
+    _description = (
+        "A ProcessMaker 4 instance and the Vault secret holding its credentials. Only the URL "
+        "is required: every empty field falls back to the worker's environment "
+        "(PROCESSMAKER_*, VAULT_*). Pick the block in a flow's `connection` parameter."
+    )
+    _code_example = """
+Pick this block in the `connection` field of a processmaker-* deployment's run form, or in
+Python:
 
-    url: str | None = Field(
-        None, title="ProcessMaker URL", description="e.g. https://pm.example.com"
-    )
-    secret: str | None = Field(
-        None, title="Vault secret", description="mount/path of the credentials in Vault"
-    )
-    auth: GrantName | None = Field(
-        None, title="Grant", description="Unset: inferred from the keys in the secret."
-    )
-    allow_insecure_http: bool | None = Field(None, description="Allow http:// to remote hosts.")
-    ca_bundle: str | None = Field(None, description="CA bundle path for ProcessMaker's TLS.")
-    verify_tls: bool | None = Field(None, description="Verify ProcessMaker's TLS certificate.")
-    timeout: float | None = Field(None, gt=0, le=600, description="Seconds per HTTP call.")
-    page_size: int | None = Field(None, ge=1, le=1000, description="Records per page.")
-    max_concurrency: int | None = Field(None, ge=1, le=32, description="Pages fetched at once.")
+```python
+from tasks import ProcessMakerConnection
 
-    vault_addr: str | None = Field(None, title="Vault address")
-    vault_namespace: str | None = Field(None, title="Vault namespace")
-    vault_cacert: str | None = Field(None, title="Vault CA bundle path")
-    vault_auth_method: VaultAuthMethod | None = Field(None, title="Vault login method")
-    vault_auth_mount: str | None = Field(None, title="Vault auth mount")
-    vault_role: str | None = Field(None, title="Vault role (kubernetes, jwt)")
-    vault_role_id: str | None = Field(None, title="Vault AppRole role id")
-    vault_secret_id: SecretStr | None = Field(None, title="Vault AppRole secret id")
-    vault_token: SecretStr | None = Field(None, title="Vault token")
+with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
+    user = client.get_user(1)
+```
+
+From the command line: `pm-prefect sync --connection BLOCK_NAME`.
+"""
+
+    url: str = Field(
+        ...,
+        min_length=1,
+        title="ProcessMaker URL",
+        description=ProcessMakerSettings.model_fields["url"].description,
+    )
+    secret: Annotated[str | None, HIDE_NONE] = _pm("secret", "Vault secret")
+    auth: Annotated[GrantName | None, HIDE_NONE] = _pm("auth", "Grant")
+    verify_tls: bool = Field(
+        True, title="Verify TLS certificate", description=_about("verify_tls", always=True)
+    )
+    ca_bundle: Annotated[str | None, HIDE_NONE] = _pm("ca_bundle", "CA bundle (path on the worker)")
+    allow_insecure_http: bool = Field(
+        False,
+        title="Allow plain http:// to a remote host",
+        description=_about("allow_insecure_http", always=True),
+    )
+    timeout: Annotated[float | None, HIDE_NONE] = _pm("timeout", "Timeout (seconds)", gt=0, le=600)
+    page_size: Annotated[int | None, HIDE_NONE] = _pm("page_size", "Page size", ge=1, le=1000)
+    max_concurrency: Annotated[int | None, HIDE_NONE] = _pm(
+        "max_concurrency", "Pages fetched at once", ge=1, le=32
+    )
+
+    vault_addr: Annotated[str | None, HIDE_NONE] = _vault("addr", "Vault address")
+    vault_namespace: Annotated[str | None, HIDE_NONE] = _vault("namespace", "Vault namespace")
+    vault_cacert: Annotated[str | None, HIDE_NONE] = _vault("cacert", "Vault CA bundle")
+    vault_auth_method: Annotated[VaultAuthMethod | None, HIDE_NONE] = _vault(
+        "auth_method", "Vault login method"
+    )
+    vault_auth_mount: Annotated[str | None, HIDE_NONE] = _vault("auth_mount", "Vault auth mount")
+    vault_role: Annotated[str | None, HIDE_NONE] = _vault("role", "Vault role")
+    vault_role_id: Annotated[str | None, HIDE_NONE] = _vault("role_id", "Vault AppRole role id")
+    vault_secret_id: Annotated[SecretStr | None, HIDE_NONE] = _vault(
+        "secret_id", "Vault AppRole secret id"
+    )
+    vault_token: Annotated[SecretStr | None, HIDE_NONE] = _vault("token", "Vault token")
 
     def settings(self) -> tuple[ProcessMakerSettings, VaultSettings]:
         """The block's fields over the environment's, as the two settings objects.
 
         A field named like a ``ProcessMakerSettings`` field overrides it; ``vault_<name>``
-        overrides ``VaultSettings.<name>``. Unset fields fall back to the environment.
+        overrides ``VaultSettings.<name>``. Empty fields fall back to the environment.
         """
         pm: dict[str, Any] = {}
         vault: dict[str, Any] = {}
@@ -103,9 +166,68 @@ class ProcessMakerConnection(Block):
         return open_client(*self.settings())
 
 
-def resolve_settings(block_name: str | None) -> tuple[ProcessMakerSettings, VaultSettings]:
-    """Settings from the named block over the environment, or from the environment alone."""
-    if block_name:
-        block = ProcessMakerConnection.load(block_name)
-        return block.settings()  # type: ignore[no-any-return, union-attr]
+def load_connection(name: str) -> ProcessMakerConnection:
+    """The saved block ``name``.
+
+    Raises:
+        ConfigurationError: no such block; the message lists the blocks that exist.
+    """
+    try:
+        block: ProcessMakerConnection = ProcessMakerConnection.load(name)  # type: ignore[assignment]
+    except ValueError:
+        raise ConfigurationError(
+            f"No ProcessMaker Connection block named {name!r}; {_existing()}"
+        ) from None
+    return block
+
+
+def _existing() -> str:
+    try:
+        with get_client(sync_client=True) as client:
+            names = sorted(d.name for d in client.read_block_documents_by_type(SLUG) if d.name)
+    except ObjectNotFound:
+        names = []
+    if not names:
+        return "none exist yet: create one in the Prefect UI (Blocks) or in Python"
+    return f"use one of: {', '.join(names)}"
+
+
+def _by_name(value: Any) -> Any:
+    """A flow parameter given as a block's name (CLI, API) becomes the saved block."""
+    if isinstance(value, str):
+        return load_connection(value) if value.strip() else None
+    return value
+
+
+#: A flow's ``connection`` parameter: a block picker in the UI (Prefect stores only a
+#: reference), a block's name from the CLI or API, or nothing for the worker's environment.
+ConnectionParameter = Annotated[ProcessMakerConnection | None, HIDE_NONE, BeforeValidator(_by_name)]
+
+
+def connection_name(connection: ProcessMakerConnection | str | None) -> str | None:
+    """The saved name of ``connection`` for task parameters (tasks take names, not blocks).
+
+    Raises:
+        ConfigurationError: the block was never saved, so a task could not load it.
+    """
+    if connection is None or isinstance(connection, str):
+        return connection or None
+    name = connection._block_document_name
+    if name is None:
+        raise ConfigurationError(
+            "The ProcessMaker Connection block has no name: save it with .save('NAME') "
+            "and pass it (or its name) as the connection"
+        )
+    return name
+
+
+def resolve_settings(
+    connection: ProcessMakerConnection | str | None,
+) -> tuple[ProcessMakerSettings, VaultSettings]:
+    """Settings from the block (or the block of that name) over the environment, or from the
+    environment alone."""
+    if isinstance(connection, str) and connection:
+        connection = load_connection(connection)
+    if isinstance(connection, ProcessMakerConnection):
+        return connection.settings()
     return load_settings(ProcessMakerSettings), load_settings(VaultSettings)

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "REFUSED",
     "RESOURCES",
+    "RESOURCE_NAMES",
     "SPECS",
     "Column",
     "Resource",
@@ -191,6 +192,11 @@ def _routes() -> dict[str, Resource]:
         if route not in RESOURCES and route not in REFUSED
         for r in [_from_route(route, info)]
     }
+
+
+#: Every resource a sync can take by name (collections aside): the core ones, then every other
+#: list route of ProcessMaker's API that is not refused. The run form's multi-select.
+RESOURCE_NAMES: tuple[str, ...] = (*RESOURCES, *_routes())
 
 
 def _unknown(name: str) -> ConfigurationError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tasks.api import ProcessMakerClient, process_session
 from tasks.auth import BearerAuth, get_token_provider
+from tasks.instance_limits import InstanceLimitedClient
 from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
 
 __all__ = ["open_client"]
@@ -18,9 +19,10 @@ def open_client(
     settings: ProcessMakerSettings | None = None, vault_settings: VaultSettings | None = None
 ) -> ProcessMakerClient:
     """A client for ``settings`` (default: the environment), authenticated by its provider,
-    on the process's pooled session for those settings."""
+    on the process's pooled session for those settings; inside a Prefect run, its calls hold
+    slots of the instance's Prefect concurrency limit when one exists."""
     settings = settings or load_settings(ProcessMakerSettings)
     provider = get_token_provider(settings, vault_settings)
-    return ProcessMakerClient.from_settings(
+    return InstanceLimitedClient.from_settings(
         settings, BearerAuth(provider), session=process_session(settings)
     )

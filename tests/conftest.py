@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.stack",
     "tests.fixtures.vault_tls",
     "tests.fixtures.vault_agent",
+    "tests.fixtures.prefect_server",
 ]

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.prefect import ROOT, api
+from tests.fixtures.prefect_server import ROOT
+from tests.fixtures.prefect_server import prefect_rest as api
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.stack import PmStack
 

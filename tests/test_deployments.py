@@ -1,10 +1,14 @@
-"""prefect.yaml against a real ``prefect server start`` and a process worker."""
+"""prefect.yaml against a real ``prefect server start`` and a process worker.
+
+The server (``tests/fixtures/prefect_server.py``) runs on PostgreSQL when Debian's is
+installed. The run forms are checked here as the UI gets them: the parameter schemas and the
+block schema read back from the server.
+"""
 
 from __future__ import annotations
 
 import itertools
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,23 +17,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.fixtures.prefect import api as _api
-from tests.fixtures.prefect import prefect_cli as _prefect
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tasks import RESOURCES
+from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
+from tests.test_forms import null_toggles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def deployments(prefect_api: dict[str, str]) -> list[dict[str, Any]]:
-    """`prefect deploy --all` from the checkout, as the README says."""
-    _prefect(prefect_api, "work-pool", "create", "processmaker", "--type", "process")
-    _prefect(prefect_api, "deploy", "--all")
-    found = _api(prefect_api, "POST", "/deployments/filter", {})
-    assert isinstance(found, list)
-    return found
 
 
 def test_deploy_all_registers_five_deployments_with_their_schedules(
@@ -47,11 +39,34 @@ def test_deploy_all_registers_five_deployments_with_their_schedules(
         "start-requests": [],
         "call-endpoint": [],
     }
+    # No deployment-wide limit: syncs of different instances and destinations run at once
+    # (the flow locks its destination instead; tests/test_scale_out.py).
+    assert by_name["sync"]["global_concurrency_limit"] is None
+    assert by_name["reconcile"]["global_concurrency_limit"] is None
     assert by_name["reconcile"]["parameters"]["reconcile"] is True
-    for name in ("sync", "reconcile", "healthcheck"):
-        assert by_name[name]["global_concurrency_limit"]["limit"] == 1
-        assert by_name[name]["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     assert by_name["sync"]["work_pool_name"] == "processmaker"
+
+
+@pytest.mark.parametrize(
+    "name", ["sync", "reconcile", "healthcheck", "start-requests", "call-endpoint"]
+)
+def test_each_run_form_has_a_block_picker_and_no_none_toggle(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]], name: str
+) -> None:
+    deployment = next(d for d in deployments if d["name"] == name)
+    found = prefect_rest(prefect_api, "GET", f"/deployments/{deployment['id']}")
+    schema = found["parameter_openapi_schema"]
+    assert null_toggles(schema) == []
+    # The flow validates (one-line errors); Prefect's check would refuse the form's nulls.
+    assert found["enforce_parameter_schema"] is False
+    assert schema["properties"]["connection"]["$ref"] == "#/definitions/ProcessMakerConnection"
+    block = schema["definitions"]["ProcessMakerConnection"]
+    assert block["block_type_slug"] == "processmaker-connection"
+    assert block["required"] == ["url"]
+    if name == "sync":
+        resources = schema["properties"]["resources"]
+        assert resources["items"]["enum"] == list(RESOURCES)
+        assert "~" in schema["properties"]["destination"]["default"]
 
 
 def test_the_scheduler_plans_sync_runs_every_fifteen_minutes(
@@ -65,9 +80,9 @@ def test_the_scheduler_plans_sync_runs_every_fifteen_minutes(
     deadline = time.monotonic() + 60
     runs: list[dict[str, Any]] = []
     while time.monotonic() < deadline and len(runs) < 3:
-        found = _api(prefect_api, "POST", "/flow_runs/filter", query)
+        found = prefect_rest(prefect_api, "POST", "/flow_runs/filter", query)
         assert isinstance(found, list)
-        runs = found
+        runs = [r for r in found if r["auto_scheduled"]]
         time.sleep(1)
     assert len(runs) >= 3, "the scheduler planned no runs for the sync deployment"
     starts = sorted(datetime.fromisoformat(r["expected_start_time"]) for r in runs)
@@ -84,7 +99,7 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
     env = {**prefect_api, **pm_env}
     destination = tmp_path / "worker.duckdb"
     sync_id = next(d["id"] for d in deployments if d["name"] == "sync")
-    run = _api(
+    run = prefect_rest(
         env,
         "POST",
         f"/deployments/{sync_id}/create_flow_run",
@@ -103,27 +118,26 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
     finally:
         if worker.poll() is None:
             worker.kill()
-    state = _api(env, "GET", f"/flow_runs/{run['id']}")
-    assert isinstance(state, dict)
+    state = prefect_rest(env, "GET", f"/flow_runs/{run['id']}")
     assert state["state"]["type"] == "COMPLETED", state["state"]
     with duckdb.connect(str(destination), read_only=True) as con:
         (count,) = con.execute("select count(*) from users").fetchone() or (0,)
     assert count > 0
 
 
-def test_the_connection_block_type_registers(prefect_api: dict[str, str]) -> None:
-    _prefect(prefect_api, "block", "register", "-m", "tasks.blocks")
-    block_type = _api(prefect_api, "GET", "/block_types/slug/processmaker-connection")
-    assert isinstance(block_type, dict)
+def test_the_connection_block_type_is_registered_with_its_form(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]]
+) -> None:
+    block_type = prefect_rest(prefect_api, "GET", "/block_types/slug/processmaker-connection")
     assert block_type["name"] == "ProcessMaker Connection"
-    schemas = _api(
+    assert 'ProcessMakerConnection.load("BLOCK_NAME")' in block_type["code_example"]
+    schemas = prefect_rest(
         prefect_api,
         "POST",
         "/block_schemas/filter",
         {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
     )
-    assert isinstance(schemas, list)
-    fields = schemas[0]["fields"]["properties"]
-    assert {"url", "secret", "auth", "vault_addr", "vault_token"} <= set(fields)
-    formats = {option.get("format") for option in fields["vault_token"]["anyOf"]}
-    assert "password" in formats  # shown masked in the UI
+    fields = schemas[0]["fields"]
+    assert fields["required"] == ["url"]
+    assert null_toggles(fields) == []
+    assert fields["properties"]["vault_token"]["format"] == "password"  # masked while typed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,12 +12,16 @@ from uuid import UUID
 import pytest
 import requests
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.exceptions import ObjectAlreadyExists, ParameterTypeError
 from prefect.logging.handlers import APILogWorker
 from prefect.states import State
 
@@ -23,8 +29,10 @@ from flows.call_endpoint import call_endpoint
 from flows.healthcheck import HealthcheckFailed, healthcheck
 from flows.start_requests import RequestPayload, StartRequestsFailed, start_requests
 from flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
+from tasks import ProcessMakerConnection, destination_lock_name, instance_limit_name
 from tasks.auth import reset_token_providers
 from tasks.errors import ConfigurationError
+from tasks.instance_limits import reset_instance_limits
 from tests.fixtures.stack import PmStack
 from tests.test_sync_engine import assert_equal_to_api
 
@@ -132,9 +140,9 @@ def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
     ):
         state.result()
     assert_equal_to_api(stack, database, ["groups"])
-    assert (
-        "| collection:999 | ProcessMakerNotFoundError" in artifacts_of(state)["processmaker-sync"]
-    )
+    report = artifacts_of(state)["processmaker-sync"]
+    assert "| collection:999 | - | - | - | - | failed (below) |" in report
+    assert "- **collection:999**: ProcessMakerNotFoundError: GET /api/1.0/collections" in report
 
 
 def test_a_credential_failure_stops_the_run_at_the_first_resource(
@@ -164,7 +172,7 @@ def test_sync_flow_rejects_an_unknown_resource_before_writing(
     stack: PmStack, tmp_path: Path
 ) -> None:
     database = tmp_path / "pm.duckdb"
-    with pytest.raises(ConfigurationError, match="Unknown resource 'request'"):
+    with pytest.raises(ParameterTypeError, match="Input should be 'requests'"):
         sync(resources=["request"], destination=f"duckdb:///{database}")
     assert not database.exists()
     assert stack.control.stats()["requests_total"] == 0
@@ -207,7 +215,8 @@ def test_start_requests_reports_a_failing_payload_and_fails_the_run(stack: PmSta
         state.result()
     assert api(stack, "/requests", per_page=1)["meta"]["total"] == before
     markdown = artifacts_of(state)["processmaker-start-requests"]
-    assert "| bad event | - | ProcessMaker" in markdown
+    assert "| bad event | - | failed (below) |" in markdown
+    assert "- **bad event**: ProcessMakerNotFoundError: POST /api/1.0/process\\_events/" in markdown
     # Sent once: a refused start is reported, never retried.
     assert stack.control.stats()["requests"]["POST /api/1.0/process_events/{process_id}"] == 1
 
@@ -266,3 +275,142 @@ def test_a_password_in_the_destination_url_is_refused_before_anything_runs(url: 
     with pytest.raises(ConfigurationError, match="PGPASSWORD") as caught:
         sync.fn(destination=url)
     assert "hunter22" not in str(caught.value)
+
+
+# -- what an operator sees: blocks, run and task names, logs, artifacts, limits -------------
+
+
+def run_logs(state: State[Any]) -> list[str]:
+    APILogWorker.drain_all(timeout=5)
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    return [log.message for log in logs]
+
+
+@pytest.fixture
+def block(stack: PmStack) -> str:
+    """A saved connection to the sandbox; the environment's secret is made useless."""
+    ProcessMakerConnection(url=stack.sandbox.url, secret=stack.path).save(
+        "flows-sandbox", overwrite=True
+    )
+    return "flows-sandbox"
+
+
+def test_a_connection_given_by_name_is_the_saved_block(
+    stack: PmStack, block: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROCESSMAKER_SECRET", "secret/no/such/path")
+    reset_token_providers()
+    state = call_endpoint("/users/1", connection=block, return_state=True)
+    assert state.result()["id"] == 1
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"GET /users/1 on {block}"
+    assert run.parameters["connection"] == block  # a reference, not the block's fields
+
+
+def test_an_unknown_connection_name_fails_in_one_line_naming_the_blocks(
+    stack: PmStack, block: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        call_endpoint("/users/1", connection="flows-sandbx")
+    message = str(caught.value)
+    assert message.startswith("No ProcessMaker Connection block named 'flows-sandbx'; use one of")
+    assert block in message
+    assert "\n" not in message
+    assert stack.control.stats()["requests_total"] == 0
+
+
+def test_start_requests_names_its_task_runs_and_logs_each_request(stack: PmStack) -> None:
+    process_id, event = _process_and_event(stack)
+    payloads = [RequestPayload(label="first {x}", data={"amount": 1})]
+    state = start_requests(process_id, event, payloads, return_state=True)
+    request_id = state.result()[0]["request_id"]
+    assert f"first {{x}}: started request {request_id}" in run_logs(state)
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    assert [r.name for r in runs] == [f"start process {process_id}: first {{x}}"]
+    assert flow_run.name == f"start process {process_id} on environment"
+
+
+def test_healthcheck_logs_each_check_and_escapes_the_masks(stack: PmStack) -> None:
+    state = healthcheck(return_state=True)
+    results = state.result()
+    logs = run_logs(state)
+    for result in results:
+        assert any(line.startswith(f"ok   {result['name']} ") for line in logs), result["name"]
+    report = artifacts_of(state)["processmaker-health"]
+    assert "client\\_id=\\*\\*\\*\\*" in report
+    assert re.search(r"(?<!\\)\*", report) is None  # no bare asterisk: nothing turns bold
+
+
+def test_a_long_failure_is_a_paragraph_under_the_health_table(stack: PmStack) -> None:
+    stack.put(**{**stack.password_credentials(), "password": "not-the-password"})
+    reset_token_providers()
+    state = healthcheck(return_state=True)
+    report = artifacts_of(state)["processmaker-health"]
+    assert "| token | FAIL | see below |" in report
+    assert "### Failed check\n\n- **token**: TokenRejectedError: POST" in report
+
+
+def test_call_endpoint_summarizes_a_list_page_as_a_table(stack: PmStack) -> None:
+    state = call_endpoint("/requests", query={"per_page": 3, "order_by": "id"}, return_state=True)
+    report = artifacts_of(state)["processmaker-call-endpoint"]
+    assert "3 rows on this page (page 1 of" in report
+    assert report.count("\n| ") == 4  # header and three rows
+    assert "links" not in report
+    assert "```" not in report
+
+
+def test_a_sync_finding_its_destination_busy_is_cancelled(stack: PmStack, tmp_path: Path) -> None:
+    database = tmp_path / "busy.duckdb"
+    destination = f"duckdb:///{database}"
+    name = destination_lock_name(destination)
+    with get_client(sync_client=True) as client:
+        with contextlib.suppress(ObjectAlreadyExists):
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        held = client.increment_concurrency_slots_with_lease(
+            names=[name], slots=1, mode="concurrency", lease_duration=60
+        ).json()
+    try:
+        state = sync(resources=["groups"], destination=destination, return_state=True)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(held["lease_id"])
+    assert state.is_cancelled()
+    assert f"Another sync of {destination} is running" in str(state.message)
+    assert not database.exists()
+    assert stack.control.stats()["requests_total"] == 0
+    assert sync(resources=["groups"], destination=destination)["resources"][0]["rows"] > 0
+
+
+def test_calls_to_an_instance_hold_a_slot_of_its_prefect_limit(
+    stack: PmStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROCESSMAKER_PAGE_SIZE", "50")
+    monkeypatch.setenv("PROCESSMAKER_MAX_CONCURRENCY", "4")
+    time.sleep(LAG + 1)
+    stack.control.set_faults(latency_ms=40)
+    name = instance_limit_name(stack.sandbox.url)
+    reset_instance_limits()
+    sync(resources=["requests"], destination=f"duckdb:///{tmp_path / 'free.duckdb'}")
+    assert stack.control.stats()["max_in_flight"] > 1  # the control: unlimited, it overlaps
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    try:
+        reset_instance_limits()
+        stack.control.reset()
+        stack.control.set_faults(latency_ms=40)
+        result = sync(resources=["requests"], destination=f"duckdb:///{tmp_path / 'one.duckdb'}")
+        assert result["resources"][0]["pages"] > 1
+        assert stack.control.stats()["max_in_flight"] == 1
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_global_concurrency_limit_by_name(name)
+        reset_instance_limits()

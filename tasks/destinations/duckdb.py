@@ -61,8 +61,10 @@ class DuckDBDestination(SqlDestination):
 
     @classmethod
     def from_url(cls, url: str) -> DuckDBDestination:
-        """Open ``duckdb:///relative.duckdb``, ``duckdb:////abs.duckdb`` or ``duckdb:///:memory:``."""
-        return cls(url.removeprefix("duckdb:///"))
+        """Open ``duckdb:///relative.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///~/f.duckdb``
+        (the user's home) or ``duckdb:///:memory:``."""
+        path = url.removeprefix("duckdb:///")
+        return cls(path if path == ":memory:" else str(Path(path).expanduser()))
 
     def close(self) -> None:
         self._con.close()

@@ -12,7 +12,8 @@ from tasks.errors import ConfigurationError
 
 __all__ = ["DEFAULT_URL", "check_destination_url", "open_destination"]
 
-DEFAULT_URL = "duckdb:///processmaker.duckdb"
+# In the worker user's home, not wherever the worker happens to run (often a code checkout).
+DEFAULT_URL = "duckdb:///~/processmaker-prefect/processmaker.duckdb"
 
 
 def _open_duckdb(url: str) -> Destination:
@@ -65,6 +66,7 @@ def open_destination(url: str = DEFAULT_URL) -> Destination:
 
     Args:
         url: ``duckdb:///path.duckdb`` (relative), ``duckdb:////abs/path.duckdb``,
+            ``duckdb:///~/path.duckdb`` (in the user's home),
             ``duckdb:///:memory:`` or ``postgresql://user@host:port/db`` (put a password in
             PGPASSWORD or ~/.pgpass rather than in the URL; it is never shown anyway).
 

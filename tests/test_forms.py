@@ -1,0 +1,95 @@
+"""What Prefect's UI renders: the flows' parameter schemas and the block's form, checked as data.
+
+The same schemas are read back from a real server in tests/test_deployments.py; here they are
+built in-process, so a regression names the parameter without starting anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prefect import Flow
+from prefect.utilities.callables import parameter_schema
+
+from flows.call_endpoint import call_endpoint
+from flows.healthcheck import healthcheck
+from flows.start_requests import start_requests
+from flows.sync import sync
+from tasks import RESOURCE_NAMES, RESOURCES, ProcessMakerConnection
+
+FLOWS: list[Flow[Any, Any]] = [sync, start_requests, call_endpoint, healthcheck]
+
+
+def null_toggles(schema: Any, where: str = "") -> list[str]:
+    """Every place in a JSON schema that offers ``null`` next to another type."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        options = schema.get("anyOf") or schema.get("oneOf") or []
+        if any(isinstance(o, dict) and o.get("type") == "null" for o in options):
+            found.append(where or "/")
+        if isinstance(schema.get("type"), list) and "null" in schema["type"]:
+            found.append(where or "/")
+        for key, value in schema.items():
+            found += null_toggles(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found += null_toggles(value, f"{where}/{index}")
+    return found
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_no_parameter_offers_a_none_toggle(flow: Flow[Any, Any]) -> None:
+    assert null_toggles(parameter_schema(flow).model_dump()) == []
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_connection_is_a_block_picker_with_a_description(flow: Flow[Any, Any]) -> None:
+    schema = parameter_schema(flow).model_dump()
+    connection = schema["properties"]["connection"]
+    assert connection["$ref"] == "#/definitions/ProcessMakerConnection"
+    assert "environment" in connection["description"]
+    block = schema["definitions"]["ProcessMakerConnection"]
+    assert block["block_type_slug"] == "processmaker-connection"
+    assert "url" in block["required"]  # what makes Prefect's picker validate
+
+
+def test_resources_is_a_multi_select_of_the_catalogue() -> None:
+    resources = parameter_schema(sync).model_dump()["properties"]["resources"]
+    assert resources["type"] == "array"
+    # Every resource a sync takes by name: the core ones (the default), then every other list
+    # route of ProcessMaker's API.
+    assert resources["items"]["enum"] == list(RESOURCE_NAMES)
+    assert resources["default"] == list(RESOURCES)
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_every_parameter_is_described(flow: Flow[Any, Any]) -> None:
+    properties = parameter_schema(flow).model_dump()["properties"]
+    assert [name for name, p in properties.items() if not p.get("description")] == []
+
+
+def test_the_docstring_example_keeps_its_backslashes() -> None:
+    query = parameter_schema(call_endpoint).model_dump()["properties"]["query"]
+    assert '{"pmql": "status = \\"ACTIVE\\""' in query["description"]
+
+
+def test_the_block_form_describes_every_field_and_masks_secrets() -> None:
+    schema = ProcessMakerConnection.model_json_schema()
+    properties = schema["properties"]
+    assert schema["required"] == ["url"]
+    assert null_toggles(schema) == []
+    assert [name for name, p in properties.items() if not p.get("description")] == []
+    assert "Empty: the worker's VAULT_ADDR" in properties["vault_addr"]["description"]
+    assert properties["verify_tls"]["default"] is True  # ON, as verification is
+    for secret in ("vault_token", "vault_secret_id"):
+        assert properties[secret]["format"] == "password"
+    titles = [p["title"] for p in properties.values()]
+    assert "Verify Tls" not in titles
+    assert "Verify TLS certificate" in titles
+
+
+def test_the_block_page_shows_how_to_use_a_block() -> None:
+    example = ProcessMakerConnection.get_code_example() or ""
+    assert 'ProcessMakerConnection.load("BLOCK_NAME")' in example
+    assert ".save(" not in example
