@@ -21,6 +21,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", default=defaults.password)
     parser.add_argument("--pat", default=defaults.pat, help="personal access token of user 1")
     parser.add_argument("--database", default=None, help="SQLite file (default: temporary)")
+    parser.add_argument(
+        "--ties", type=int, default=defaults.ties, help="seeded requests per updated_at value"
+    )
+    parser.add_argument(
+        "--distinct-updated-at", type=int, default=0,
+        help="only this many updated_at values over all requests (0: off)",
+    )  # fmt: skip
+    parser.add_argument("--token-ttl", type=int, default=defaults.token_ttl, help="seconds")
+    parser.add_argument(
+        "--refresh-token-ttl", type=int, default=defaults.refresh_token_ttl, help="seconds"
+    )
+    parser.add_argument(
+        "--personal-token-ttl", type=int, default=defaults.personal_token_ttl, help="seconds"
+    )
+    parser.add_argument("--certfile", default=None, help="PEM certificate: serve HTTPS")
+    parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
     args = parser.parse_args(argv)
     serve(SandboxConfig(**vars(args)))
 

@@ -155,6 +155,15 @@ def show_request(request: Request, user_id: int) -> Response:
     return JSONResponse(request_json(row, include_data="data" in include))
 
 
+@api_endpoint
+def delete_request(request: Request, user_id: int) -> Response:
+    """DELETE /api/1.0/requests/{id}: the request and its tasks are gone; 204."""
+    store = _store(request)
+    row = _row(store, "requests", request.path_params["id"])
+    store.delete_request(row["id"])
+    return Response(status_code=204)
+
+
 _TASK_FILTERS = {
     "process_request_id": "tasks.process_request_id = ?",
     "process_id": "tasks.process_id = ?",
@@ -234,6 +243,7 @@ def api_routes() -> list[Route]:
         Route(f"{PREFIX}/process_events/{{process_id:int}}", start_request, methods=["POST"]),
         Route(f"{PREFIX}/requests", list_requests, methods=["GET"]),
         Route(f"{PREFIX}/requests/{{id:int}}", show_request, methods=["GET"]),
+        Route(f"{PREFIX}/requests/{{id:int}}", delete_request, methods=["DELETE"]),
         Route(f"{PREFIX}/tasks", list_tasks, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{id:int}}", show_task, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{id:int}}", update_task, methods=["PUT"]),

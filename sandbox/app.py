@@ -11,8 +11,10 @@ from starlette.types import Receive, Scope, Send
 from sandbox.api import api_routes
 from sandbox.config import SandboxConfig
 from sandbox.control import control_routes
-from sandbox.faults import FaultMiddleware, Faults
+from sandbox.fault_middleware import FaultMiddleware
+from sandbox.faults import Faults
 from sandbox.oauth import OAuthServer
+from sandbox.oauth_routes import oauth_routes
 from sandbox.stats import Stats
 from sandbox.store import Store
 
@@ -51,7 +53,7 @@ def create_app(config: SandboxConfig) -> Starlette:
     stats = Stats()
     oauth = OAuthServer(config, stats)
     faults = Faults(config.seed)
-    routes = [*oauth.routes(), *control_routes(), *api_routes()]
+    routes = [*oauth_routes(oauth), *control_routes(), *api_routes()]
     app = _SandboxApp(
         routes=routes,
         middleware=[Middleware(FaultMiddleware, faults=faults, stats=stats, routes=routes)],

@@ -1,35 +1,33 @@
-"""Fault injection for /api/1.0 (and POST /oauth/token), plus request counting by route.
+"""What to inject, and when: the fault settings and the seeded decisions behind them.
 
-Faults are set with ``POST /_sandbox/faults`` (see ``sandbox.control``). Random faults draw
-from an RNG seeded with the sandbox seed; ``fail_next``/``drop_next`` are exact counters for
-deterministic tests. A drop closes the TCP connection without any response bytes.
+Faults are set with ``POST /_sandbox/faults`` (see ``sandbox.control``) and applied by
+``sandbox.fault_middleware``. Random faults draw once per call from an RNG restarted from
+``seed`` (default: the sandbox's ``--seed``) at every ``POST``, so a sequential client sees the
+same faults on every run; ``fail_next``/``drop_next`` are exact counters.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
 import threading
-import time
 from dataclasses import asdict, dataclass, field, fields
-from http import HTTPStatus
 from typing import Any
 
-from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+__all__ = ["Fault", "FaultSettings", "Faults"]
 
-from sandbox.stats import Stats
-
-__all__ = ["FaultMiddleware", "FaultSettings", "Faults"]
-
-API_PREFIX = "/api/1.0"
-TOKEN_PATH = "/oauth/token"
+# The random kinds, in the order the one draw per call walks them.
+_RATES = ("drop_rate", "rate_limit_rate", "error_rate", "html_rate", "truncate_rate",
+          "envelope_rate")  # fmt: skip
 
 
 @dataclass
 class FaultSettings:
-    """What ``POST /_sandbox/faults`` accepts; every field defaults to "no fault"."""
+    """What ``POST /_sandbox/faults`` accepts; every field defaults to "no fault".
+
+    Rates are fractions of calls (0..1, adding up to at most 1). ``list_only`` restricts the
+    API faults (random and ``*_next``) to list calls: GET on a collection route such as
+    ``/requests`` or ``/collections/{id}/records``. ``down`` fails every API and token call.
+    """
 
     latency_ms: int = 0
     error_rate: float = 0.0
@@ -37,7 +35,14 @@ class FaultSettings:
     rate_limit_rate: float = 0.0
     retry_after: int = 1
     drop_rate: float = 0.0
+    html_rate: float = 0.0
+    truncate_rate: float = 0.0
+    envelope_rate: float = 0.0
+    list_only: bool = False
+    down: bool = False
+    seed: int | None = None
     churn: int = 0
+    churn_new: int = 0
     token_error_rate: float = 0.0
     fail_next: int = 0
     fail_status: int = 503
@@ -47,24 +52,52 @@ class FaultSettings:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FaultSettings:
         """Build settings from a JSON object; unknown keys or bad types raise ``ValueError``."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(body) - set(known))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(body) - known)
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(unknown)}")
         settings = cls()
         for name, value in body.items():
-            default = getattr(settings, name)
-            if isinstance(default, list):
-                if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-                    raise ValueError(f"{name} must be a list of integers")
-            elif isinstance(default, float):
-                if not isinstance(value, int | float) or not 0 <= value <= 1:
-                    raise ValueError(f"{name} must be a number between 0 and 1")
-                value = float(value)
-            elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-            setattr(settings, name, value)
+            setattr(settings, name, _checked(name, getattr(settings, name), value))
+        if sum(getattr(settings, rate) for rate in _RATES) > 1:
+            raise ValueError(f"{', '.join(_RATES)} must add up to at most 1")
         return settings
+
+
+def _checked(name: str, default: object, value: object) -> object:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false")
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise ValueError(f"{name} must be a list of integers")
+    elif isinstance(default, float):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a number between 0 and 1")
+        value = float(value)
+    elif name == "seed":
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError("seed must be an integer or null")
+    elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One decided fault: ``kind`` is drop, status, html, truncate or envelope.
+
+    ``label`` is its counter in ``/_sandbox/stats`` ``injected`` (e.g. ``error_503``,
+    ``rate_limit``, ``down``); ``status`` is set for the status kind.
+    """
+
+    kind: str
+    label: str
+    status: int = 0
+
+
+def _status(status: int, label: str | None = None) -> Fault:
+    return Fault("status", label or ("rate_limit" if status == 429 else f"error_{status}"), status)
 
 
 class Faults:
@@ -72,6 +105,7 @@ class Faults:
 
     def __init__(self, seed: int) -> None:
         self._lock = threading.Lock()
+        self._default_seed = seed
         self._rng = random.Random(seed)
         self.settings = FaultSettings()
 
@@ -79,9 +113,17 @@ class Faults:
     def churn(self) -> int:
         return self.settings.churn
 
+    @property
+    def churn_new(self) -> int:
+        return self.settings.churn_new
+
     def set(self, settings: FaultSettings) -> None:
+        """Replace the settings and restart the RNG from their seed."""
         with self._lock:
             self.settings = settings
+            self._rng = random.Random(
+                self._default_seed if settings.seed is None else settings.seed
+            )
 
     def clear(self) -> None:
         self.set(FaultSettings())
@@ -89,104 +131,54 @@ class Faults:
     def snapshot(self) -> dict[str, Any]:
         return asdict(self.settings)
 
-    def decide_api(self) -> tuple[str, int] | None:
-        """The fault for the next API request: ("drop", 0), ("status", code) or None."""
+    def decide_api(self, is_list: bool) -> Fault | None:
+        """The fault for the next /api/1.0 call, or None."""
         with self._lock:
             s = self.settings
+            if s.down:
+                return _status(s.fail_status, "down")
+            if s.list_only and not is_list:
+                return None
             if s.drop_next > 0:
                 s.drop_next -= 1
-                return ("drop", 0)
+                return Fault("drop", "drop")
             if s.fail_next > 0:
                 s.fail_next -= 1
-                return ("status", s.fail_status)
-            if s.drop_rate and self._rng.random() < s.drop_rate:
-                return ("drop", 0)
-            if s.rate_limit_rate and self._rng.random() < s.rate_limit_rate:
-                return ("status", 429)
-            if s.error_rate and self._rng.random() < s.error_rate:
-                return ("status", self._rng.choice(s.error_statuses or [500]))
+                return _status(s.fail_status)
+            draw = self._rng.random()  # one draw per call, whatever is set: reproducible
+            for rate in _RATES:
+                chance: float = getattr(s, rate)
+                if draw < chance:
+                    return self._fault(rate, is_list)
+                draw -= chance
             return None
 
-    def decide_token(self) -> int | None:
-        """A status to fail the next token request with, or None."""
+    def _fault(self, rate: str, is_list: bool) -> Fault | None:
+        s = self.settings
+        if rate == "drop_rate":
+            return Fault("drop", "drop")
+        if rate == "rate_limit_rate":
+            return _status(429)
+        if rate == "error_rate":
+            return _status(self._rng.choice(s.error_statuses or [500]))
+        if rate == "html_rate":
+            return Fault("html", "html")
+        if rate == "truncate_rate":
+            return Fault("truncate", "truncate")
+        # Only a list has an envelope; elsewhere the draw injects nothing.
+        missing = self._rng.choice(["data", "meta"])
+        return Fault("envelope", f"envelope_missing_{missing}") if is_list else None
+
+    def decide_token(self) -> Fault | None:
+        """The fault for the next POST /oauth/token, or None."""
         with self._lock:
             s = self.settings
+            if s.down:
+                return _status(s.fail_status, "down")
             if s.token_fail_next > 0:
                 s.token_fail_next -= 1
-                return s.fail_status
+                return _status(s.fail_status, f"token_error_{s.fail_status}")
             if s.token_error_rate and self._rng.random() < s.token_error_rate:
-                return self._rng.choice(s.error_statuses or [500])
+                status = self._rng.choice(s.error_statuses or [500])
+                return _status(status, f"token_error_{status}")
             return None
-
-
-def _error_body(status: int) -> bytes:
-    # Laravel renders non-debug errors as {"message": ...}; 429 is the throttle's own text.
-    if status == 429:
-        return b'{"message":"Too Many Attempts."}'
-    message = "Server Error" if status == 500 else HTTPStatus(status).phrase
-    return json.dumps({"message": message}).encode()
-
-
-class FaultMiddleware:
-    """Outermost ASGI middleware: count API requests, then inject latency, errors and drops."""
-
-    def __init__(self, app: ASGIApp, faults: Faults, stats: Stats, routes: list[BaseRoute]) -> None:
-        self.app, self.faults, self.stats, self.routes = app, faults, stats, routes
-
-    def _template(self, scope: Scope) -> str:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                # The api.fallback catch-all is counted as one bucket, not per path.
-                if getattr(route, "name", None) == "fallback":
-                    return API_PREFIX + "/*"
-                return str(getattr(route, "path_format", API_PREFIX + "/*"))
-        return API_PREFIX + "/*"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path, method = scope["path"], scope["method"]
-        if path.startswith(API_PREFIX + "/") or path == API_PREFIX:
-            self.stats.count_request(method, self._template(scope))
-            if self.faults.settings.latency_ms:
-                await asyncio.sleep(self.faults.settings.latency_ms / 1000)
-            fault = self.faults.decide_api()
-        elif path == TOKEN_PATH and method == "POST":
-            status = self.faults.decide_token()
-            fault = None if status is None else ("status", status)
-        else:
-            fault = None
-        if fault is None:
-            await self.app(scope, receive, send)
-        elif fault[0] == "drop":
-            await _drop(scope.get("sandbox.server_send", send))
-        else:
-            await self._respond(send, fault[1])
-
-    async def _respond(self, send: Send, status: int) -> None:
-        headers = [(b"content-type", b"application/json")]
-        if status == 429:
-            retry = self.faults.settings.retry_after
-            headers += [
-                (b"retry-after", str(retry).encode()),
-                (b"x-ratelimit-limit", b"60"),
-                (b"x-ratelimit-remaining", b"0"),
-                (b"x-ratelimit-reset", str(int(time.time()) + retry).encode()),
-            ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": _error_body(status)})
-
-
-async def _drop(send: Send) -> None:
-    """Close the client's TCP connection without sending a byte.
-
-    uvicorn passes its request cycle's bound ``send``; its ``transport`` is the socket. ASGI has
-    no "abort" message, and raising would make uvicorn answer 500 instead of dropping.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise ConnectionAbortedError("sandbox fault: drop (no transport to close)")
-    transport.abort()
-    await asyncio.sleep(0)  # let uvicorn see connection_lost before the app returns

@@ -161,10 +161,13 @@ def list_page(
         ApiError: 400 for invalid PMQL, with the bodies PM's index methods return.
     """
     spec = RESOURCES[query.resource]
-    churn = request.app.state.sandbox.faults.churn
+    faults = request.app.state.sandbox.faults
+    churn, churn_new = faults.churn, faults.churn_new
+    # Writers racing a paging client: rows move and new ones appear while it reads.
     if churn > 0:
-        # Writers racing a paging client: the rows move while it reads.
         store.mutate(query.resource, churn)
+    if churn_new > 0:
+        store.insert(query.resource, churn_new)
     where, params = list(where or []), list(params or [])
     if query.pmql:
         try:

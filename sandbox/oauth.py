@@ -24,11 +24,9 @@ from oauthlib.oauth2 import (
     TokenEndpoint,
 )
 from oauthlib.oauth2.rfc6749 import errors as oauthlib_errors
-from starlette.routing import BaseRoute
 
 from sandbox.config import SandboxConfig
 from sandbox.oauth_errors import LeagueError, from_oauthlib, from_oauthlib_error
-from sandbox.oauth_routes import oauth_routes
 from sandbox.oauth_validator import ADMIN_USER_ID, PassportValidator, same
 from sandbox.stats import Stats
 from sandbox.throttle import Throttle
@@ -67,7 +65,11 @@ class OAuthServer:
 
     def __init__(self, config: SandboxConfig, stats: Stats) -> None:
         self.config, self.stats = config, stats
-        self.registry = TokenRegistry(ttl=config.token_ttl)
+        self.registry = TokenRegistry(
+            ttl=config.token_ttl,
+            refresh_ttl=config.refresh_token_ttl,
+            personal_ttl=config.personal_token_ttl,
+        )
         self.throttle = Throttle(config.throttle_per_minute)
         self.personal_client_id = "2" if config.client_id == "1" else "1"
         self._pat_revoked = False
@@ -102,11 +104,7 @@ class OAuthServer:
         """The PEM key that verifies access-token signatures."""
         return self.registry.public_key_pem
 
-    # -- the seam used by sandbox.app and sandbox.control ---------------------------------
-
-    def routes(self) -> list[BaseRoute]:
-        """POST /oauth/token, GET/POST/DELETE /oauth/authorize and the PAT routes."""
-        return oauth_routes(self)
+    # -- the seam used by sandbox.app, sandbox.oauth_routes and sandbox.control -----------
 
     def authenticate(self, authorization: str | None) -> int | None:
         """The user id behind an ``Authorization: Bearer`` header, or None.
@@ -129,7 +127,29 @@ class OAuthServer:
 
     def set_token_ttl(self, seconds: int) -> None:
         """Lifetime of access tokens and PATs issued from now on (refresh tokens keep theirs)."""
-        self.registry.ttl = seconds
+        self.set_token_ttls(access=seconds, personal=seconds)
+
+    def set_token_ttls(
+        self, *, access: int | None = None, refresh: int | None = None, personal: int | None = None
+    ) -> None:
+        """Passport's ``tokensExpireIn``, ``refreshTokensExpireIn`` and
+        ``personalAccessTokensExpireIn`` for tokens issued from now on; None keeps a value."""
+        with self.registry.lock:
+            if access is not None:
+                self.registry.ttl = access
+            if refresh is not None:
+                self.registry.refresh_ttl = refresh
+            if personal is not None:
+                self.registry.personal_ttl = personal
+
+    def token_ttls(self) -> dict[str, int]:
+        """The three lifetimes in seconds, as ``POST /_sandbox/token-ttl`` reports them."""
+        registry = self.registry
+        return {
+            "access_seconds": registry.ttl,
+            "refresh_seconds": registry.refresh_ttl,
+            "personal_seconds": registry.personal_ttl,
+        }
 
     def reset_throttle(self) -> None:
         """Forget every /oauth/token rate-limit window."""
@@ -139,7 +159,11 @@ class OAuthServer:
         """Back to the configuration: throttle cleared, token lifetime and the configured PAT
         restored (tokens issued since stay as they are, revoked or not)."""
         self.throttle.reset()
-        self.registry.ttl = self.config.token_ttl
+        self.set_token_ttls(
+            access=self.config.token_ttl,
+            refresh=self.config.refresh_token_ttl,
+            personal=self.config.personal_token_ttl,
+        )
         self._pat_revoked = False
 
     # -- token endpoint ------------------------------------------------------------------
@@ -231,10 +255,15 @@ class OAuthServer:
 
     # -- personal access tokens ----------------------------------------------------------
 
-    def create_personal_token(self, user_id: int, name: str) -> tuple[str, AccessToken]:
-        """Issue a PAT to ``user_id`` through the personal access client."""
+    def create_personal_token(
+        self, user_id: int, name: str, expires_in: float | None = None
+    ) -> tuple[str, AccessToken]:
+        """Issue a PAT to ``user_id`` through the personal access client.
+
+        ``expires_in`` (seconds) overrides ``personalAccessTokensExpireIn`` for this one token.
+        """
         jwt, row = self.registry.issue_access(
-            user_id, self.personal_client_id, [], name=name, personal=True
+            user_id, self.personal_client_id, [], name=name, personal=True, expires_in=expires_in
         )
         self.stats.count_grant("personal_access")
         return jwt, row

@@ -6,7 +6,7 @@ import html
 import json
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -14,13 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sandbox.oauth import OAuthServer
 from sandbox.oauth_errors import LeagueError
 from sandbox.tokens import AccessToken
 
-if TYPE_CHECKING:
-    from sandbox.oauth import OAuthServer
-
-__all__ = ["oauth_routes"]
+__all__ = ["oauth_routes", "token_json"]
 
 UNAUTHENTICATED = {"error": "Unauthenticated."}
 NOT_AUTHORIZED = {"message": "Not authorized to update this user."}
@@ -31,7 +29,7 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _token_json(row: AccessToken) -> dict[str, Any]:
+def token_json(row: AccessToken) -> dict[str, Any]:
     client_id: int | str = int(row.client_id) if row.client_id.isdigit() else row.client_id
     return {
         "id": row.id,
@@ -147,7 +145,7 @@ def oauth_routes(server: OAuthServer) -> list[BaseRoute]:
             "to": (page - 1) * per_page + len(chunk) if chunk else None,
             "total": len(rows),
         }
-        return JSONResponse({"data": [_token_json(r) for r in chunk], "meta": meta})
+        return JSONResponse({"data": [token_json(r) for r in chunk], "meta": meta})
 
     async def create_token(request: Request) -> Response:
         """POST /api/1.0/users/{user_id}/tokens {"name": ...}: 200 {accessToken, token}."""
@@ -161,7 +159,7 @@ def oauth_routes(server: OAuthServer) -> list[BaseRoute]:
             message = "The Name field must not be greater than 255 characters."
         else:
             jwt, row = server.create_personal_token(user, name)
-            return JSONResponse({"accessToken": jwt, "token": _token_json(row)})
+            return JSONResponse({"accessToken": jwt, "token": token_json(row)})
         return JSONResponse({"message": message, "errors": {"name": [message]}}, status_code=422)
 
     def _find(request: Request, user: int) -> AccessToken | None:
@@ -176,7 +174,7 @@ def oauth_routes(server: OAuthServer) -> list[BaseRoute]:
         row = _find(request, user)
         if row is None:
             return JSONResponse([], status_code=404)
-        return JSONResponse(_token_json(row))
+        return JSONResponse(token_json(row))
 
     async def revoke_token(request: Request) -> Response:
         """DELETE /api/1.0/users/{user_id}/tokens/{token_id}: revoke, 204."""

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DevVault", "find_bao", "free_port"]
+from sandbox.net import free_port
 
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["DevVault", "find_bao"]
 
 
 def find_bao() -> str:

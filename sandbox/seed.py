@@ -15,6 +15,7 @@ __all__ = ["EPOCH", "SEED_END", "create_schema", "seed_database"]
 EPOCH = 1_704_067_200
 SPAN = 365 * 24 * 3600
 SEED_END = EPOCH + 2 * SPAN  # an upper bound on every seeded timestamp
+_DIGITS = 10_000
 
 SCHEMA = """
 CREATE TABLE users (
@@ -73,6 +74,19 @@ PROCESSES = [
     ("IT Ticket", "Resolve ticket"),
     ("Vendor Registration", "Verify vendor"),
 ]
+# Keys each process adds to its requests' data (SQL over the row hash h): data differs by process.
+PROCESS_DATA = [
+    """',"vendor":"Vendor ' || (h % 211) || '","items":' || (1 + h % 9)""",
+    """',"days":' || (1 + h % 15) || ',"leave_type":"' || CASE h % 2 WHEN 0 THEN 'annual'
+       ELSE 'sick' END || '"'""",
+    """',"receipts":' || (h % 7) || ',"currency":"USD"'""",
+    """',"employee":"Employee ' || (h % 503) || '","department":"IT"'""",
+    """',"invoice_number":"INV-' || (100000 + h % 900000) || '"'""",
+    """',"counterparty":"Partner ' || (h % 97) || '","pages":' || (1 + h % 40)""",
+    """',"category":"' || CASE h % 3 WHEN 0 THEN 'hardware' WHEN 1 THEN 'software'
+       ELSE 'access' END || '"'""",
+    """',"vendor":"Vendor ' || (h % 211) || '","tax_id":"TX' || (h % 99991) || '"'""",
+]
 COLLECTIONS = [("Customers", "Customer master data"), ("Products", "Product catalogue")]
 
 
@@ -81,7 +95,14 @@ def create_schema(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
 
 
-def seed_database(db: sqlite3.Connection, records: int, seed: int, admin_username: str) -> None:
+def seed_database(
+    db: sqlite3.Connection,
+    records: int,
+    seed: int,
+    admin_username: str,
+    ties: int = 3,
+    distinct_updated_at: int = 0,
+) -> None:
     """Fill an empty database with ``records`` requests (one task each) and their context.
 
     Args:
@@ -89,18 +110,34 @@ def seed_database(db: sqlite3.Connection, records: int, seed: int, admin_usernam
         records: number of requests (and tasks) to generate.
         seed: salt of every generated value; the same seed gives the same rows.
         admin_username: username of user 1, the administrator the credentials belong to.
+        ties: requests sharing each ``updated_at`` value (second-resolution ties, as a batch
+            job or a bulk import leaves them); groups are shuffled in time so ``updated_at``
+            order differs from id order.
+        distinct_updated_at: when above 0, every request's ``updated_at`` is one of only this
+            many values (a migration that touched everything at a few instants), spread over
+            the ids by hash; ``ties`` then shapes only ``completed_at``.
     """
+    ties = max(1, ties)
+    if records > _DIGITS**2:
+        raise ValueError(f"records must be at most {_DIGITS**2:,}")
+    # Row numbers from a cross join of two small tables: several times faster than a
+    # recursive CTE counting to a million.
+    db.execute("CREATE TEMP TABLE digits (x INTEGER PRIMARY KEY)")
+    db.executemany("INSERT INTO digits VALUES (?)", [(i,) for i in range(_DIGITS)])
     users = max(10, records // 100)
-    step = max(1, SPAN // max(records, 1))
+    # Room for the shuffle (up to 25 groups ahead) inside the seeded year.
+    step = max(1, SPAN // max(records + 26 * ties, 1))
     _seed_small_tables(db, users, seed, admin_username)
-    # Three consecutive requests share an updated_at (realistic second-resolution ties), and
-    # groups are shuffled in time so updated_at order differs from id order.
-    # h: a 32-bit multiplicative hash of the row number, salted with the seed.
+    # natural: group g = (x-1)/ties; within each block of 13 groups, i -> (7i + seed) % 13 is a
+    # bijection, so each timestamp holds exactly `ties` requests, and every one is at least a
+    # group after the request's created_at.
+    natural = "(:epoch + (grp / 13 * 13 + 13 + (grp % 13 * 7 + :seed) % 13) * :ties * :step)"
     db.execute(
-        """
-        WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n),
+        f"""
+        WITH c(x) AS (SELECT a.x * 10000 + b.x + 1 FROM digits a, digits b
+                  WHERE a.x <= (:n - 1) / 10000 AND a.x * 10000 + b.x < :n),
         g AS (SELECT x, (x * 2654435761 + :seed * 40503 + 12345) % 4294967296 AS h,
-                     ((x - 1) / 3 * 7919 + :seed) % 13 AS shuffle FROM c)
+                     (x - 1) / :ties AS grp FROM c)
         INSERT INTO requests (id, process_id, user_id, status, name, case_title, data,
                               initiated_at, completed_at, created_at, updated_at)
         SELECT x, p.id, 1 + h % :users,
@@ -108,19 +145,21 @@ def seed_database(db: sqlite3.Connection, records: int, seed: int, admin_usernam
                     WHEN h % 20 = 18 THEN 'ERROR' ELSE 'CANCELED' END,
                p.name, p.name || ' #' || x,
                -- concatenated rather than json_object(): faster at a million rows
-               '{"amount":' || ((h / 7) % 100000 / 100.0) || ',"customer":"Customer ' || (h % 997)
-               || '","priority":"' || CASE h % 3 WHEN 0 THEN 'low' WHEN 1 THEN 'normal'
-                                                 ELSE 'high' END
-               || '","approved":' || CASE WHEN h % 2 = 0 THEN 'true' ELSE 'false' END || '}',
+               '{{"amount":' || ((h / 7) % 100000 / 100.0) || ',"customer":"Customer '
+               || (h % 997) || '","priority":"' || CASE h % 3 WHEN 0 THEN 'low'
+                                                  WHEN 1 THEN 'normal' ELSE 'high' END
+               || '","approved":' || CASE WHEN h % 2 = 0 THEN 'true' ELSE 'false' END
+               || {_process_data()} || '}}',
                :epoch + (x - 1) * :step,
-               CASE WHEN h % 20 < 13
-                    THEN :epoch + ((x - 1) / 3 * 3 + 3 + 3 * shuffle) * :step END,
+               CASE WHEN h % 20 < 13 THEN {natural} END,
                :epoch + (x - 1) * :step,
-               :epoch + ((x - 1) / 3 * 3 + 3 + 3 * shuffle) * :step
+               CASE WHEN :distinct > 0 THEN :late + (h / 65536 % :distinct) * 3600
+                    ELSE {natural} END
         FROM g JOIN processes p ON p.id = 1 + (h / 13) % :nproc
-        """,
+        """,  # noqa: S608 - the fragments are constants of this module
         {"n": records, "seed": seed, "users": users, "epoch": EPOCH, "step": step,
-         "nproc": len(PROCESSES)},
+         "nproc": len(PROCESSES), "ties": ties, "distinct": distinct_updated_at,
+         "late": EPOCH + SPAN + 86400},
     )  # fmt: skip
     # One user task per request: ACTIVE while the request is, CLOSED once it ended.
     db.execute(
@@ -139,7 +178,8 @@ def seed_database(db: sqlite3.Connection, records: int, seed: int, admin_usernam
     per_collection = max(10, min(records, 2000))
     db.execute(
         """
-        WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < :n),
+        WITH c(x) AS (SELECT a.x * 10000 + b.x + 1 FROM digits a, digits b
+                  WHERE a.x <= (:n - 1) / 10000 AND a.x * 10000 + b.x < :n),
         g AS (SELECT x, (x * 2654435761 + :seed * 40503 + 12345) % 4294967296 AS h FROM c)
         INSERT INTO records (id, collection_id, data, created_at, updated_at)
         SELECT x, 1 + (x - 1) % 2,
@@ -154,7 +194,13 @@ def seed_database(db: sqlite3.Connection, records: int, seed: int, admin_usernam
         """,
         {"n": 2 * per_collection, "epoch": EPOCH, "seed": seed},
     )  # fmt: skip
+    db.execute("DROP TABLE digits")
     db.executescript(INDEXES)
+
+
+def _process_data() -> str:
+    cases = " ".join(f"WHEN {i} THEN {sql}" for i, sql in enumerate(PROCESS_DATA, 1))
+    return f"CASE p.id {cases} ELSE '' END"
 
 
 def _seed_small_tables(db: sqlite3.Connection, users: int, seed: int, admin: str) -> None:

@@ -18,6 +18,15 @@ from sandbox.config import SandboxConfig
 __all__ = ["SandboxServer", "serve"]
 
 
+def _tls(config: SandboxConfig) -> dict[str, str]:
+    """uvicorn's TLS options for a config with a certificate, else none."""
+    if not config.certfile:
+        return {}
+    if not config.keyfile:
+        raise ValueError("certfile needs keyfile: give the certificate's private key too")
+    return {"ssl_certfile": config.certfile, "ssl_keyfile": config.keyfile}
+
+
 def _bind(host: str, port: int) -> socket.socket:
     # Bound here and handed to uvicorn, so port 0 has no window for another process to race.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -50,6 +59,7 @@ class SandboxServer:
             uvicorn.Config(
                 self.app, host=config.host, port=config.port, log_level="warning",
                 access_log=False, lifespan="off", timeout_keep_alive=30, server_header=False,
+                **_tls(config),
             )
         )  # fmt: skip
         self._thread: threading.Thread | None = None
@@ -101,12 +111,20 @@ def serve(config: SandboxConfig) -> None:
     table.add_row("Client id / secret", f"{config.client_id} / {config.client_secret}")
     table.add_row("Username / password", f"{config.username} / {config.password}")
     table.add_row("Personal access token", config.pat)
-    table.add_row("Data", f"{config.records} requests, seed {config.seed}")
+    table.add_row(
+        "Data",
+        f"{config.records} requests, seed {config.seed}, {config.ties} per updated_at"
+        + (
+            f", {config.distinct_updated_at} updated_at values"
+            if config.distinct_updated_at
+            else ""
+        ),
+    )
     table.add_row("Seeded in", f"{app.state.sandbox.store.seed_seconds:.2f} s")
     table.add_row("Controls", f"{config.base_url}/_sandbox/stats, /_sandbox/faults, ...")
     console.print(table)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="info", lifespan="off", server_header=False)
+        uvicorn.Config(app, log_level="info", lifespan="off", server_header=False, **_tls(config))
     )
     try:
         server.run(sockets=[sock])

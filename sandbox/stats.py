@@ -1,4 +1,7 @@
-"""Counters of what clients really did: token grants by type, API requests by route."""
+"""Counters of what clients really did and what the sandbox did to them.
+
+Token grants by type, API requests by route, faults injected by kind, calls delayed by latency.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ class Stats:
         self._lock = threading.Lock()
         self._grants: Counter[str] = Counter()
         self._requests: Counter[str] = Counter()
+        self._injected: Counter[str] = Counter()
+        self._delayed = 0
 
     def count_grant(self, grant_type: str) -> None:
         """Count one *successful* token grant of ``grant_type`` (e.g. ``password``)."""
@@ -27,6 +32,16 @@ class Stats:
         with self._lock:
             self._requests[f"{method} {route}"] += 1
 
+    def count_fault(self, label: str) -> None:
+        """Count one injected fault, e.g. ``error_503``, ``drop``, ``truncate``."""
+        with self._lock:
+            self._injected[label] += 1
+
+    def count_delayed(self) -> None:
+        """Count one API call held back by the ``latency_ms`` fault."""
+        with self._lock:
+            self._delayed += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -34,9 +49,14 @@ class Stats:
                 "grants_total": sum(self._grants.values()),
                 "requests": dict(self._requests),
                 "requests_total": sum(self._requests.values()),
+                "injected": dict(self._injected),
+                "injected_total": sum(self._injected.values()),
+                "delayed": self._delayed,
             }
 
     def reset(self) -> None:
         with self._lock:
             self._grants.clear()
             self._requests.clear()
+            self._injected.clear()
+            self._delayed = 0

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import SandboxConfig
+from sandbox.mutations import cast_request_data, set_request_data, update_rows
 from sandbox.resources import RESOURCES
 from sandbox.seed import create_schema, seed_database
+from sandbox.snapshot import Snapshot
 
 __all__ = ["Store"]
 
@@ -52,8 +54,10 @@ class Store:
         db = self._connect()
         db.execute("PRAGMA journal_mode=WAL")
         create_schema(db)
-        seed_database(db, config.records, config.seed, config.username)
+        seed_database(db, config.records, config.seed, config.username, config.ties,
+                      config.distinct_updated_at)  # fmt: skip
         self.seed_seconds = time.perf_counter() - started
+        self._snapshot = Snapshot(self.path)
         # Live writes must sort after every seeded row even on a machine whose clock is behind.
         self._last_write: int = 1 + max(
             int(db.execute(f"SELECT COALESCE(MAX(updated_at), 0) FROM {table}").fetchone()[0])  # noqa: S608
@@ -83,6 +87,7 @@ class Store:
 
     def close(self) -> None:
         """Close every connection and delete the temporary database."""
+        self._snapshot.close()
         with self._conn_lock:
             for conn in self._connections:
                 conn.close()
@@ -142,6 +147,7 @@ class Store:
     def _writing(self) -> Iterator[None]:
         """One atomic write transaction; readers never see a request without its task."""
         with self._write_lock:
+            self._snapshot.before_write(self.db)
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -226,59 +232,81 @@ class Store:
         with self._writing():
             self.db.execute("DELETE FROM records WHERE id = ?", (record_id,))
 
+    def restore(self) -> bool:
+        """Put every row back as seeded (``POST /_sandbox/reset``); True if anything changed.
+
+        The write clock keeps running, so writes after a reset still sort after earlier ones.
+        """
+        with self._write_lock:
+            return self._snapshot.restore(self.db)
+
+    def _pick(self, table: str, count: int) -> list[int]:
+        top = self.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0  # noqa: S608
+        if top == 0 or count <= 0:
+            return []
+        ids = sorted({self._rng.randint(1, top) for _ in range(min(count, top) * 2)})
+        return sorted(self._rng.sample(ids, min(count, len(ids))))
+
     def mutate(self, resource: str, count: int) -> list[int]:
         """Update ``count`` random rows of ``resource`` the way real use would; return their ids.
 
         Requests and tasks advance (ACTIVE -> COMPLETED/CLOSED), other rows change a name or a
         data field. Every touched row gets ``updated_at`` = the server clock.
         """
-        table = RESOURCES[resource].table
         with self._writing():
-            top = self.db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0  # noqa: S608
-            if top == 0 or count <= 0:
-                return []
-            ids = sorted({self._rng.randint(1, top) for _ in range(min(count, top) * 2)})
-            ids = self._rng.sample(ids, min(count, len(ids)))
-            now = self._now()
-            marks = ",".join("?" * len(ids))
-            for sql in _MUTATIONS[resource]:
-                self.db.execute(sql.format(marks=marks), [now, *ids])
-        return sorted(ids)
+            ids = self._pick(RESOURCES[resource].table, count)
+            if ids:
+                update_rows(self.db, resource, ids, self._now())
+        return ids
 
+    def insert(self, resource: str, count: int) -> list[int]:
+        """Create ``count`` new rows of ``resource`` now; return their ids.
 
-# Each statement binds (now, *ids). Names change by appending a revision counter.
-_MUTATIONS: dict[str, list[str]] = {
-    "requests": [
-        "UPDATE tasks SET status = 'CLOSED', completed_at = ?1, updated_at = ?1 "
-        "WHERE process_request_id IN ({marks}) AND status = 'ACTIVE'",
-        "UPDATE requests SET status = CASE status WHEN 'ACTIVE' THEN 'COMPLETED' ELSE status END,"
-        " completed_at = CASE status WHEN 'ACTIVE' THEN ?1 ELSE completed_at END,"
-        " case_title = name || ' #' || id || ' (rev ' || (?1 % 100000) || ')', updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "tasks": [
-        "UPDATE tasks SET status = CASE status WHEN 'ACTIVE' THEN 'CLOSED' ELSE status END,"
-        " completed_at = CASE status WHEN 'ACTIVE' THEN ?1 ELSE completed_at END,"
-        " updated_at = ?1 WHERE id IN ({marks})",
-    ],
-    "users": [
-        "UPDATE users SET title = 'Clerk (rev ' || (?1 % 100000) || ')', updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "groups": [
-        "UPDATE groups SET description = name || ' team (rev ' || (?1 % 100000) || ')',"
-        " updated_at = ?1 WHERE id IN ({marks})",
-    ],
-    "processes": [
-        "UPDATE processes SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "collections": [
-        "UPDATE collections SET description = 'Revised ' || (?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-    "records": [
-        "UPDATE records SET data = json_set(data, '$.revision', ?1 % 100000), updated_at = ?1 "
-        "WHERE id IN ({marks})",
-    ],
-}
+        Requests and tasks: new ACTIVE requests (one task each) of random processes, as users
+        starting cases; records: new records of collection 1. Other resources get none.
+        """
+        ids: list[int] = []
+        for _ in range(count):
+            if resource in ("requests", "tasks"):
+                process = self._random_row("processes")
+                request_id = self.start_request(process, 1, {"source": "churn"})
+                ids.append(request_id if resource == "requests" else self._task_of(request_id))
+            elif resource == "records":
+                ids.append(self.add_record(1, {"name": "Churned", "revision": 0}))
+        return ids
+
+    def _random_row(self, table: str) -> Row:
+        count = self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+        sql = f"SELECT * FROM {table} ORDER BY id LIMIT 1 OFFSET ?"  # noqa: S608
+        row: Row = self.db.execute(sql, (self._rng.randrange(count),)).fetchone()
+        return row
+
+    def _task_of(self, request_id: int) -> int:
+        sql = "SELECT id FROM tasks WHERE process_request_id = ? ORDER BY id LIMIT 1"
+        return int(self.db.execute(sql, (request_id,)).fetchone()[0])
+
+    def delete_request(self, request_id: int) -> None:
+        """Delete a request and its tasks (``DELETE /api/1.0/requests/{id}``)."""
+        with self._writing():
+            self.db.execute("DELETE FROM tasks WHERE process_request_id = ?", (request_id,))
+            self.db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+
+    def change_request_data(
+        self,
+        process_id: int,
+        *,
+        values: dict[str, Any] | None = None,
+        cast: dict[str, str] | None = None,
+        touch: bool = True,
+    ) -> int:
+        """Set keys (``values``) or change keys' JSON types (``cast``) in the data of every
+        request of ``process_id``; ``touch`` stamps their ``updated_at``. Returns rows changed.
+        """
+        changed = 0
+        with self._writing():
+            now = self._now() if touch else None
+            if values:
+                changed = set_request_data(self.db, process_id, values, now)
+            for key, to in (cast or {}).items():
+                changed = max(changed, cast_request_data(self.db, process_id, key, to, now))
+        return changed

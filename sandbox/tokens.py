@@ -1,23 +1,22 @@
 """The sandbox's token registry: RS256 JWT access tokens, refresh tokens, auth codes, PATs.
 
 Access tokens are JWTs shaped like league/oauth2-server 8.5.5's ``convertToJWT`` (header
-``{"typ":"JWT","alg":"RS256"}``; claims ``aud, jti, iat, nbf, exp, sub, scopes``), signed with
-an RSA key made per process. Like Passport, a JWT is only honoured while its ``jti`` row is
-known, unrevoked and unexpired, so revocation works before ``exp``.
+``{"typ":"JWT","alg":"RS256"}``; claims ``aud, jti, iat, nbf, exp, sub, scopes``), signed and
+verified with PyJWT and an RSA key made per process. Like Passport, a JWT is only honoured while
+its signature and ``exp`` verify (league's BearerTokenValidator) and its ``jti`` row is known,
+unrevoked and unexpired, so revocation works before ``exp``.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.config import ONE_YEAR
 
@@ -25,14 +24,6 @@ __all__ = ["AccessToken", "AuthCode", "RefreshToken", "TokenRegistry"]
 
 # league's AuthCodeGrant is built with a PT10M auth-code TTL by Passport.
 AUTH_CODE_TTL = 600
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _token_id() -> str:
@@ -86,10 +77,15 @@ class AuthCode:
 
 @dataclass
 class TokenRegistry:
-    """Thread-safe in-memory store of everything issued; ``ttl`` applies to new tokens."""
+    """Thread-safe in-memory store of everything issued; the TTLs apply to new tokens.
+
+    ``ttl``, ``refresh_ttl`` and ``personal_ttl`` are Passport's ``tokensExpireIn``,
+    ``refreshTokensExpireIn`` and ``personalAccessTokensExpireIn`` (each one year by default).
+    """
 
     ttl: int
-    refresh_ttl: int = ONE_YEAR  # Passport's refreshTokensExpireIn(); set_token_ttl leaves it
+    refresh_ttl: int = ONE_YEAR
+    personal_ttl: int = ONE_YEAR
     access: dict[str, AccessToken] = field(default_factory=dict)
     refresh: dict[str, RefreshToken] = field(default_factory=dict)
     codes: dict[str, AuthCode] = field(default_factory=dict)
@@ -115,11 +111,18 @@ class TokenRegistry:
         *,
         name: str | None = None,
         personal: bool = False,
+        expires_in: float | None = None,
     ) -> tuple[str, AccessToken]:
-        """Record a new access token and return ``(jwt, row)``."""
+        """Record a new access token and return ``(jwt, row)``.
+
+        ``expires_in`` overrides the lifetime (seconds; negative issues an expired token),
+        otherwise ``personal_ttl`` applies to PATs and ``ttl`` to the rest.
+        """
         now = time.time()
+        if expires_in is None:
+            expires_in = self.personal_ttl if personal else self.ttl
         row = AccessToken(
-            _token_id(), user_id, client_id, list(scopes), now, now + self.ttl, name, personal
+            _token_id(), user_id, client_id, list(scopes), now, now + expires_in, name, personal
         )
         with self.lock:
             self.access[row.id] = row
@@ -136,25 +139,23 @@ class TokenRegistry:
             "sub": "" if row.user_id is None else str(row.user_id),
             "scopes": row.scopes,
         }
-        header = _b64(json.dumps({"typ": "JWT", "alg": "RS256"}, separators=(",", ":")).encode())
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        signing_input = f"{header}.{payload}".encode("ascii")
-        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        return f"{header}.{payload}.{_b64(signature)}"
+        # lcobucci writes the header as {"typ","alg"}: keep that order (PyJWT sorts by default).
+        return jwt.encode(claims, self._key, algorithm="RS256", sort_headers=False)
 
-    def find_access(self, jwt: str) -> AccessToken | None:
-        """The valid row behind a JWT whose signature verifies, else None."""
+    def find_access(self, token: str) -> AccessToken | None:
+        """The valid row behind a JWT whose signature and ``exp`` verify, else None."""
         try:
-            header, payload, signature = jwt.split(".")
-            self._key.public_key().verify(
-                _unb64(signature),
-                f"{header}.{payload}".encode("ascii"),
-                padding.PKCS1v15(),
-                hashes.SHA256(),
+            claims = jwt.decode(
+                token,
+                self._key.public_key(),
+                algorithms=["RS256"],
+                # league checks signature and time constraints; the audience is the client,
+                # which a resource server does not pin.
+                options={"verify_aud": False, "require": ["exp", "jti"]},
             )
-            jti = json.loads(_unb64(payload))["jti"]
-        except (ValueError, KeyError, TypeError, InvalidSignature):
+        except jwt.PyJWTError:
             return None
+        jti = claims["jti"]
         with self.lock:
             row = self.access.get(jti) if isinstance(jti, str) else None
             return row if row is not None and row.valid(time.time()) else None

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from sandbox.config import SandboxConfig
-from sandbox.openbao import free_port
+from sandbox.net import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from sandbox.openbao import free_port
+from sandbox.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -56,7 +56,7 @@ def test_unknown_route_or_model_is_404_not_found(sandbox: SandboxServer, path: s
 
 
 def test_unsupported_method_on_known_path_is_the_fallback_404(sandbox: SandboxServer) -> None:
-    response = api(sandbox, "DELETE", "/requests/1")
+    response = api(sandbox, "POST", "/requests/1")
     assert (response.status_code, response.json()) == (404, {"error": "Not Found"})
 
 

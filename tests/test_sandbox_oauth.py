@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 
 from sandbox.config import SandboxConfig
 from sandbox.oauth import OAuthServer
+from sandbox.oauth_routes import oauth_routes
 from sandbox.stats import Stats
 
 CFG = SandboxConfig()
@@ -45,7 +46,7 @@ class Served:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        app = Starlette(routes=self.oauth.routes())
+        app = Starlette(routes=oauth_routes(self.oauth))
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from sandbox.openbao import DevVault, free_port
+from sandbox.net import free_port
+from sandbox.openbao import DevVault
 from tasks.errors import (
     ConfigurationError,
     VaultAuthError,
