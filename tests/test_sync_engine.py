@@ -28,8 +28,7 @@ from tasks.connection import open_client
 from tasks.destinations import open_destination
 from tasks.destinations.batch import canonical_json
 from tasks.errors import ProcessMakerServerError
-from tasks.sync import ResourceSync, SyncResult, progress_listeners
-from tasks.sync import WindowReader
+from tasks.sync import ResourceSync, SyncResult, WindowReader, progress_listeners
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.stack import PmStack

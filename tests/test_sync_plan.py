@@ -77,7 +77,8 @@ def test_every_row_is_read_in_about_rows_over_page_size_requests(
     plan = IdRangePlan(500, concurrency)
     read, _, peak = run(served, plan, rng)
     assert read == set(ids)
-    assert plan.finished and plan.done == [(-1, TOP)]
+    assert plan.finished
+    assert plan.done == [(-1, TOP)]
     assert peak == concurrency
     pages = math.ceil(len(ids) / 500)
     # Ranges are cut where the ids seen so far suggest; where density jumps (a few old

@@ -86,9 +86,14 @@ def test_read_ahead_raises_the_source_error_after_its_items() -> None:
         raise RuntimeError("reader broke")
 
     got: list[int] = []
-    with pytest.raises(RuntimeError, match="reader broke"), ReadAhead(source(), 2) as ahead:
-        for batch in ahead.batches(5):
-            got.extend(batch)
+
+    def drain() -> None:
+        with ReadAhead(source(), 2) as ahead:
+            for batch in ahead.batches(5):
+                got.extend(batch)
+
+    with pytest.raises(RuntimeError, match="reader broke"):
+        drain()
     assert got == [1]
 
 
