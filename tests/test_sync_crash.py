@@ -46,7 +46,7 @@ def _environment(stack: PmStack, home: Path) -> dict[str, str]:
         **stack.env,
         "PROCESSMAKER_SYNC_LAG": str(LAG),
         "PROCESSMAKER_PAGE_SIZE": "20",
-        "PROCESSMAKER_MAX_CONCURRENCY": "1",
+        "PROCESSMAKER_MAX_CONCURRENCY": "4",
     }
 
 

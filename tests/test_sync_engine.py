@@ -233,23 +233,25 @@ def test_a_500_fails_the_run_and_a_rerun_resumes_after_the_last_committed_page(
 ) -> None:
     """A 500 is not replayed by the client (tasks.api.transport): the run fails, and the Prefect
     task's retry (here: a plain rerun) continues from the watermark, reading nothing twice."""
-    pages = 0
+    batches = 0
 
-    def fail_after_three_pages(resource: str, rows: int) -> None:
-        nonlocal pages
-        pages += 1
-        if pages == 3:
+    def fail_after_the_first_batch(resource: str, rows: int) -> None:
+        # The reader runs at most a few pages ahead of the writer (bounded read-ahead),
+        # so with 20 pages of 50 rows the failing request is still to come.
+        nonlocal batches
+        batches += 1
+        if batches == 1:
             stack.control.set_faults(fail_next=1, fail_status=500)
 
-    progress_listeners.append(fail_after_three_pages)
+    progress_listeners.append(fail_after_the_first_batch)
     try:
         with pytest.raises(ProcessMakerServerError, match=r"GET /api/1.0/requests -> 500"):
-            run_sync(database, ["requests"], per_page=100)
+            run_sync(database, ["requests"], per_page=50)
     finally:
-        progress_listeners.remove(fail_after_three_pages)
+        progress_listeners.remove(fail_after_the_first_batch)
     stored = len(dest_snapshot(database, "requests"))
     assert 0 < stored < 1000
-    results = run_sync(database, ["requests"], per_page=100)
+    results = run_sync(database, ["requests"], per_page=100, max_concurrency=4)
     api = api_snapshot(stack.sandbox.url, stack.sandbox.config.pat, "requests")
     assert results["requests"].rows == len(api) - stored
     assert_equal_to_api(stack, database, ["requests"])
