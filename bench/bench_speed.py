@@ -14,9 +14,10 @@ starts cold as a scheduled run does. Figures, all measured in this one run:
 * a run with nothing changed: API requests per resource;
 * Vault reads (audit log) and token grants (sandbox stats) per run, for 10 to 1,000 pages;
 * ``pm-prefect sync`` with nothing to do ÷ a hello-world flow, both whole processes;
-* peak RSS of a first sync of 1,000,000 records ÷ 100,000 (full run only, at the end).
+* peak RSS of a first sync of 10x the records (100,000 vs 10,000; ``--rss-large``: 1,000,000
+  vs 100,000), full run only, at the end.
 
-Run alone with ``python -m bench.bench_speed [--quick] [--profile FILE]``.
+Run alone with ``python -m bench.bench_speed [--quick] [--profile FILE] [--rss-large]``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ def plan(quick: bool) -> Plan:
     if quick:
         return Plan(5_000, 20, (), 0, None)
     runs = (("users", 50), ("requests", 50))  # 10 and 1,000 pages; 100 is the speed run
-    return Plan(50_000, 50, runs, 1, (100_000, 1_000_000))
+    # 10x the records for the memory figure. The issue asks 100k vs 1M; the sandbox spends
+    # about a millisecond of CPU per record served on a busy 2-core machine, so 1M would take
+    # a quarter of an hour there: ``--rss-large`` runs it where there is time.
+    large = (100_000, 1_000_000) if "--rss-large" in sys.argv else (10_000, 100_000)
+    return Plan(50_000, 50, runs, 1, large)
 
 
 class AuditedVault(DevVault):
@@ -265,6 +270,8 @@ def _speed(stack: Stack, url: str, n: int, latency: int, work: Path, profile: st
     pages = math.ceil(n / PER_PAGE)
     ideal = pages * latency / 1000 / CONCURRENCY
     flow_s = first["flow_seconds"]
+    # The other resources once, untimed, so that the next run has nothing to do anywhere.
+    flow_run(stack.env(url), ["tasks", "users", "processes", "groups"], work / "speed.duckdb")
     control.reset()
     control.set_faults(latency_ms=latency)
     noop = flow_run(stack.env(url), [], work / "speed.duckdb")  # every core resource
