@@ -40,6 +40,8 @@ def _environment(stack: PmStack, home: Path) -> dict[str, str]:
     assert api_url, "the prefect_server fixture sets the API URL"
     return {
         "PATH": os.environ.get("PATH", ""),
+        # The checkout under test, not wherever the pm-prefect script was installed from.
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         "HOME": str(home),
         "PREFECT_HOME": str(home / ".prefect"),
         "PREFECT_API_URL": api_url,
