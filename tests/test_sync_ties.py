@@ -140,3 +140,19 @@ def test_a_run_stopped_midway_stores_exactly_what_its_watermark_covers_and_resum
     results = run_sync(database, ["requests"], per_page=500, max_concurrency=8)
     assert results["requests"].rows == RECORDS - len(stored)  # nothing read twice
     assert_equal_to_api(stack, database, ["requests"])
+
+
+@pytest.mark.parametrize("churn", [0, 2])
+def test_page_number_routes_read_concurrently_equal_the_api(
+    stack: PmStack, tmp_path: Path, churn: int
+) -> None:
+    """Users (200 here) take no PMQL: pages 2..N come concurrently, then page 1 is checked
+    again; users updated meanwhile are read by the follow-up run at the latest."""
+    database = tmp_path / "pm.duckdb"
+    stack.control.set_faults(churn=churn)
+    first = run_sync(database, ["users"], per_page=20, max_concurrency=8)["users"]
+    stack.control.clear_faults()
+    assert first.rows >= 190
+    settle()
+    run_sync(database, ["users"], per_page=20, max_concurrency=8)
+    assert_equal_to_api(stack, database, ["users"])
