@@ -265,7 +265,7 @@ def test_faults_are_really_injected(stack: PmStack, database: Path) -> None:
     assert stack.control.stats()["requests"] == {"GET /api/1.0/groups": 4}
 
 
-def test_concurrent_slices_give_the_same_result_as_sequential(
+def test_concurrent_id_ranges_give_the_same_result_as_sequential(
     stack: PmStack, tmp_path: Path
 ) -> None:
     sequential, concurrent = tmp_path / "seq.duckdb", tmp_path / "conc.duckdb"
