@@ -27,10 +27,13 @@ from sandbox.config import SandboxConfig
 
 __all__ = [
     "Comparison",
+    "Figure",
     "PatAuth",
+    "figure_line",
     "median_of",
     "median_seconds",
     "print_comparisons",
+    "print_figures",
     "ratio_line",
     "sandbox_process",
     "timed",
@@ -87,6 +90,60 @@ class Comparison:
     def ratio(self) -> float:
         """Candidate throughput over baseline throughput: above 1 means faster."""
         return self.candidate_rate / self.baseline_rate if self.baseline_rate else float("nan")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure beside its goal, e.g. ``pages / ceil(records / page size)``.
+
+    Attributes:
+        bench: The benchmark module's name.
+        key: What is measured; unique within the benchmark.
+        value: The figure (a ratio of two things measured in the same run, or a count).
+        goal: ``("<=", 1.25)`` or ``(">=", 6)``; None when the figure is informative only.
+        note: What the two sides were, in numbers.
+    """
+
+    bench: str
+    key: str
+    value: float
+    goal: tuple[str, float] | None = None
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.goal is None or self.value != self.value:
+            return None
+        op, target = self.goal
+        return self.value <= target if op == "<=" else self.value >= target
+
+    @property
+    def goal_text(self) -> str:
+        return "-" if self.goal is None else f"{self.goal[0]} {self.goal[1]:g}"
+
+
+def figure_line(item: Figure) -> str:
+    """The one stable line per figure: ``figure <bench>.<key>: <value> (goal ...) met``."""
+    if item.value != item.value:
+        return f"figure {item.bench}.{item.key}: skipped"
+    verdict = {True: "met", False: "MISSED", None: "info"}[item.met]
+    return f"figure {item.bench}.{item.key}: {item.value:.3g} (goal {item.goal_text}) {verdict}"
+
+
+def print_figures(title: str, items: list[Figure]) -> None:
+    """A table of figure, value, goal and verdict, then the ``figure`` lines with notes."""
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("figure", "left"), ("value", "right"), ("goal", "right"), ("", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for item in items:
+        verdict = {True: "met", False: "MISSED", None: ""}[item.met]
+        value = "skipped" if item.value != item.value else f"{item.value:.3g}"
+        table.add_row(item.key, value, item.goal_text, verdict)
+    console.print(table)
+    for item in items:
+        print(figure_line(item), flush=True)
+        if item.note:
+            console.print(f"  note: {item.note}", soft_wrap=True)
 
 
 def ratio_line(item: Comparison) -> str:

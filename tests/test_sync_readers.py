@@ -1,4 +1,4 @@
-"""The ordered prefetch behind concurrent time slices: order kept, errors raised, bounded."""
+"""The one ordered concurrent fetcher (tasks.api.concurrent) and the engine's read-ahead."""
 
 from __future__ import annotations
 
@@ -8,49 +8,104 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.sync.readers import ordered_prefetch as _ordered_prefetch
+from tasks.api.concurrent import ordered_map
+from tasks.sync.pipeline import ReadAhead
 
 
-def slow_range(start: int, stop: int, delay: float) -> Iterator[int]:
-    for value in range(start, stop):
-        time.sleep(delay)
-        yield value
+def test_results_come_out_in_input_order_whatever_their_speed() -> None:
+    def slow(value: int) -> int:
+        time.sleep(0.002 * (value % 5))
+        return value
+
+    assert list(ordered_map(slow, iter(range(40)), 4)) == list(range(40))
 
 
-def test_items_come_out_in_producer_order_whatever_their_speed() -> None:
-    producers = [
-        lambda: slow_range(0, 5, 0.02),
-        lambda: slow_range(5, 10, 0.0),
-        lambda: slow_range(10, 15, 0.01),
-    ]
-    assert list(_ordered_prefetch(producers, concurrency=3)) == list(range(15))
+def test_calls_in_flight_never_exceed_the_concurrency() -> None:
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def call(value: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.005)
+        with lock:
+            running[0] -= 1
+        return value
+
+    assert list(ordered_map(call, iter(range(30)), 3)) == list(range(30))
+    assert 1 < peak[0] <= 3
 
 
-def test_a_producer_error_is_raised_in_the_consumer() -> None:
-    def broken() -> Iterator[int]:
-        yield 1
-        raise ValueError("page 2 failed")
+def test_an_error_is_raised_in_the_consumer_after_the_results_before_it() -> None:
+    def call(value: int) -> int:
+        if value == 3:
+            raise ValueError("page 3 failed")
+        return value
 
-    with pytest.raises(ValueError, match="page 2 failed"):
-        list(_ordered_prefetch([lambda: iter([0]), broken], concurrency=2))
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="page 3 failed"):
+        seen.extend(ordered_map(call, iter(range(10)), 2))
+    assert seen == [0, 1, 2]
 
 
-def test_producers_run_ahead_at_most_the_buffer_depth() -> None:
+def test_a_consumer_leaving_early_cancels_what_has_not_started() -> None:
+    started: list[int] = []
+
+    def call(value: int) -> int:
+        started.append(value)
+        return value
+
+    stream = ordered_map(call, iter(range(1000)), 3)
+    assert next(stream) == 0
+    stream.close()
+    assert len(started) <= 1 + 3
+
+
+def test_read_ahead_batches_what_has_queued_and_stays_bounded() -> None:
     produced: list[int] = []
-    lock = threading.Lock()
 
-    def counting(start: int) -> Iterator[int]:
-        for value in range(start, start + 50):
-            with lock:
-                produced.append(value)
+    def source() -> Iterator[int]:
+        for value in range(100):
+            produced.append(value)
             yield value
 
-    stream = _ordered_prefetch([lambda: counting(0), lambda: counting(100)], 2, depth=2)
-    assert next(stream) == 0
-    time.sleep(0.3)
-    with lock:
-        ahead = len(produced)
-    # the first producer's buffer (2) + one item in hand + the item consumed, same again
-    # for the second producer: far below the 100 items they could make.
-    assert ahead <= 8
-    stream.close()
+    with ReadAhead(source(), depth=4) as ahead:
+        batches = ahead.batches(3)
+        first = next(batches)
+        time.sleep(0.2)
+        # queue (4) + one item waiting to be put + the batch handed over
+        assert len(produced) <= 4 + 1 + len(first) + 1
+        rest = [item for batch in batches for item in batch]
+    assert first + rest == list(range(100))
+    assert all(len(batch) <= 3 for batch in [first])
+
+
+def test_read_ahead_raises_the_source_error_after_its_items() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("reader broke")
+
+    got: list[int] = []
+
+    def drain() -> None:
+        with ReadAhead(source(), 2) as ahead:
+            for batch in ahead.batches(5):
+                got.extend(batch)
+
+    with pytest.raises(RuntimeError, match="reader broke"):
+        drain()
+    assert got == [1]
+
+
+def test_leaving_read_ahead_early_stops_and_closes_the_source() -> None:
+    closed = threading.Event()
+
+    def source() -> Iterator[int]:
+        try:
+            yield from range(10**6)
+        finally:
+            closed.set()
+
+    with ReadAhead(source(), 2) as ahead:
+        next(ahead.batches(1))
+    assert closed.wait(5)

@@ -7,13 +7,12 @@ take a ``fetch(params) -> envelope`` callable, so they hold no HTTP code and are
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tasks.api.concurrent import ordered_map
 from tasks.errors import MalformedResponseError
 from tasks.times import parse_time, pmql_time
 
@@ -23,6 +22,7 @@ __all__ = [
     "KeysetPaginator",
     "Page",
     "PageNumberPaginator",
+    "meta_count",
 ]
 
 Page = list[dict[str, Any]]
@@ -30,7 +30,12 @@ Fetch = Callable[[dict[str, Any]], dict[str, Any]]
 """Fetches one page: query parameters in, the validated envelope out."""
 
 
-def _meta_int(envelope: Mapping[str, Any], key: str, where: str) -> int:
+def meta_count(envelope: Mapping[str, Any], key: str, where: str) -> int:
+    """``meta[key]`` of a list envelope as a count (``total``, ``last_page``...).
+
+    Raises:
+        MalformedResponseError: it is missing or not a non-negative integer.
+    """
     value = envelope.get("meta", {}).get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedResponseError(
@@ -68,8 +73,8 @@ class PageNumberPaginator:
 
     def update_state(self, envelope: Mapping[str, Any]) -> None:
         """Record a page just read; the latest ``last_page`` wins (the set may change)."""
-        self.current_page = _meta_int(envelope, "current_page", self.where)
-        self.last_page = _meta_int(envelope, "last_page", self.where)
+        self.current_page = meta_count(envelope, "current_page", self.where)
+        self.last_page = meta_count(envelope, "last_page", self.where)
         if not envelope["data"]:  # nothing more, whatever last_page claims
             self.last_page = self.current_page
 
@@ -94,23 +99,31 @@ class PageNumberPaginator:
         yield from self._concurrent(fetch, base, max_concurrency)
 
     def _concurrent(self, fetch: Fetch, base: dict[str, Any], limit: int) -> Iterator[Page]:
-        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="pm-page")
-        in_flight: deque[Future[dict[str, Any]]] = deque()
-        next_page = self.current_page + 1
-        try:
-            while True:
-                while len(in_flight) < limit and next_page <= (self.last_page or 0):
-                    params = {**base, "page": next_page, "per_page": self.per_page}
-                    in_flight.append(pool.submit(fetch, params))
-                    next_page += 1
-                if not in_flight:
-                    return
-                envelope = in_flight.popleft().result()
-                self.update_state(envelope)
-                yield envelope["data"]
-        finally:
-            # The consumer may stop early: drop queued pages, wait for the few running.
-            pool.shutdown(wait=True, cancel_futures=True)
+        numbers = _PageNumbers(self)
+        for envelope in ordered_map(lambda n: fetch({**base, **n}), numbers, limit):
+            self.update_state(envelope)
+            yield envelope["data"]
+
+
+class _PageNumbers:
+    """The next page numbers to ask for, up to the latest ``last_page`` the answers tell.
+
+    An iterator object, not a generator: it runs dry at ``last_page`` and resumes if a
+    later answer raises it.
+    """
+
+    def __init__(self, paginator: PageNumberPaginator) -> None:
+        self.paginator = paginator
+        self.next_page = paginator.current_page + 1
+
+    def __iter__(self) -> _PageNumbers:
+        return self
+
+    def __next__(self) -> dict[str, int]:
+        if self.next_page > (self.paginator.last_page or 0):
+            raise StopIteration
+        self.next_page += 1
+        return {"page": self.next_page - 1, "per_page": self.paginator.per_page}
 
 
 @dataclass(frozen=True)

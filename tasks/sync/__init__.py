@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from tasks.sync.engine import ResourceSync, SyncResult, progress_listeners
-from tasks.sync.readers import IdScanReader, KeysetReader, Reader, RecentFirstReader
+from tasks.sync.readers import IdScanReader, Reader, RecentFirstReader
+from tasks.sync.window import WindowReader, covers
 
 __all__ = [
     "IdScanReader",
-    "KeysetReader",
     "Reader",
     "RecentFirstReader",
     "ResourceSync",
     "SyncResult",
+    "WindowReader",
+    "covers",
     "progress_listeners",
 ]

@@ -1,9 +1,10 @@
 """Incremental sync of one ProcessMaker resource into a destination, resumable at any point.
 
 Each run reads the rows changed since the resource's watermark and no later than a few
-seconds ago (see ``tasks.sync.readers``). Every page is upserted together with the
-watermark that covers it, in one destination transaction, so a crash loses nothing and a
-rerun resumes after the last committed page.
+seconds ago (see ``tasks.sync.window`` and ``tasks.sync.readers``). The reader runs ahead in
+a thread while pages are written; the pages queued meanwhile are upserted together with the
+watermark that covers them, in one destination transaction, so a crash loses nothing and a
+rerun resumes after the last committed batch.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from tasks.api import ProcessMakerClient
 from tasks.catalogue import Resource
 from tasks.destinations import Destination, Watermark
 from tasks.sync.page_scan import PageScanReader
-from tasks.sync.readers import IdScanReader, KeysetReader, Reader, RecentFirstReader
+from tasks.sync.pipeline import ReadAhead
+from tasks.sync.readers import IdScanReader, Reader, RecentFirstReader
+from tasks.sync.window import WindowReader
 
 __all__ = ["ResourceSync", "SyncResult", "progress_listeners"]
 
 # Called with (resource, rows stored so far) after each page: `pm-prefect sync` draws its
 # progress from here when the flow runs in its process.
 progress_listeners: list[Callable[[str, int], None]] = []
+# Pages written in one transaction at most: amortises a write's fixed cost, bounds memory.
+_BATCH_PAGES = 8
 
 
 @dataclass
@@ -37,6 +42,7 @@ class SyncResult:
     full_refresh: bool = False
     watermark: str | None = None
     seconds: float = 0.0
+    write_seconds: float = 0.0  # spent in the destination, while the reader ran ahead
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -50,7 +56,7 @@ class ResourceSync:
         destination: An open destination.
         resource: What to sync.
         per_page: Rows per request.
-        max_concurrency: Time slices fetched at once.
+        max_concurrency: Requests in flight at once.
         lag: Seconds before now where the window ends, so rows committed late in the
             current second (with a lower id than one already read) are not passed over.
     """
@@ -85,35 +91,44 @@ class ResourceSync:
         else:
             self._sync(result, start=self.destination.get_watermark(self.resource.name, pmql))
         result.seconds = round(time.monotonic() - started, 3)
+        result.write_seconds = round(result.write_seconds, 3)
         return result
 
     def _reader(self) -> Reader:
         spec = self.resource
+        options = {"per_page": self.per_page, "max_concurrency": self.max_concurrency}
         if spec.full_scan and not spec.takes_pmql:
             return PageScanReader(
                 self.client, spec.name, spec.path, spec.params, per_page=self.per_page
             )
         if spec.full_scan:
-            return IdScanReader(
-                self.client, spec.name, spec.path, spec.params, per_page=self.per_page
-            )
+            return IdScanReader(self.client, spec.name, spec.path, spec.params, **options)
         if spec.pmql_field is None:
-            return RecentFirstReader(
-                self.client, spec.name, spec.path, spec.params, per_page=self.per_page
-            )
-        return KeysetReader(
+            return RecentFirstReader(self.client, spec.name, spec.path, spec.params, **options)
+        return WindowReader(
             self.client, spec.name, spec.path, spec.params, spec.pmql_field,
             per_page=self.per_page, max_concurrency=self.max_concurrency,
         )  # fmt: skip
 
     def _sync(self, result: SyncResult, start: Watermark | None) -> None:
         until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=self.lag)
-        for rows, mark in self._reader().pages(start, until):
-            result.rows += self.destination.write_batch(
-                self.resource.name, rows, mark, self.resource.filter
-            )
-            result.pages += 1
-            if mark is not None:
-                result.watermark = mark.updated_at.isoformat()
-            for listener in list(progress_listeners):
-                listener(self.resource.name, result.rows)
+        # Pages held at most, whatever the table's size: the queue (one answer per request in
+        # flight, and two more), the batch being written (up to 8), and those in flight.
+        depth = self.max_concurrency + 2
+        with ReadAhead(self._reader().pages(start, until), depth) as ahead:
+            for batch in ahead.batches(_BATCH_PAGES):
+                rows = [row for page, _ in batch for row in page]
+                # The last watermark of the batch covers every page in it.
+                mark = next((m for _, m in reversed(batch) if m is not None), None)
+                result.pages += len(batch)
+                if not rows and mark is None:
+                    continue
+                written = time.monotonic()
+                result.rows += self.destination.write_batch(
+                    self.resource.name, rows, mark, self.resource.filter
+                )
+                result.write_seconds += time.monotonic() - written
+                if mark is not None:
+                    result.watermark = mark.updated_at.isoformat()
+                for listener in list(progress_listeners):
+                    listener(self.resource.name, result.rows)
