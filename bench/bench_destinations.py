@@ -81,7 +81,8 @@ def row_by_row(path: Path, rows: list[dict[str, Any]]) -> float:
         dest.write_batch("requests", [], None)  # same table DDL as the Arrow path
     con = duckdb.connect(str(path))
     marks = ", ".join("?::JSON" if n == "raw" else "?" for n in batch.names)
-    sql = f"INSERT OR REPLACE INTO requests VALUES ({marks})"  # noqa: S608 - placeholders only
+    names = ", ".join(batch.names)  # the table has _deleted_at too, left NULL
+    sql = f"INSERT OR REPLACE INTO requests ({names}) VALUES ({marks})"  # noqa: S608
     started = time.perf_counter()
     con.begin()
     for values in zip(*(batch.columns[n] for n in batch.names), strict=True):

@@ -5,8 +5,11 @@ database, or the DuckDB file's absolute path; never a user or password) and crea
 slot on first use, so it shows in Prefect's UI under Concurrency. A sync that finds it held
 stops at once, like a deployment's ``CANCEL_NEW``: the sync holding it reads the same changes,
 and the next run resumes from the watermark. The slot is a lease, renewed while the sync runs,
-so a worker that dies holding it frees it within a minute. Outside a Prefect flow run nothing
-is locked here (a DuckDB file still admits one writer process).
+so a worker that dies holding it frees it within a minute. Outside a Prefect flow run, and on
+Prefect's ephemeral server (no ``PREFECT_API_URL``: ``pm-prefect sync`` on a laptop), nothing
+is locked here: that server lives and dies with the process, so no other worker shares it, and
+a lease held by a killed run would stay in its database with no server left to expire it. A
+DuckDB file still admits one writer process.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import get_current_settings
 
-__all__ = ["destination_lock", "destination_lock_name"]
+__all__ = ["destination_lock", "destination_lock_name", "shared_prefect_server"]
 
 LEASE_SECONDS = 60.0  # the shortest lease Prefect grants
 _BANNED = re.compile(r"[/%&<>]+")  # characters Prefect refuses in a limit's name
 _log = logging.getLogger(__name__)
+
+
+def shared_prefect_server() -> bool:
+    """Whether runs talk to a Prefect server of their own (``PREFECT_API_URL``), not to the
+    ephemeral one a process starts for itself and takes down with it."""
+    return bool(get_current_settings().api.url)
 
 
 def destination_lock_name(destination: str) -> str:
@@ -48,7 +58,7 @@ def destination_lock_name(destination: str) -> str:
 @contextmanager
 def destination_lock(destination: str) -> Iterator[bool]:
     """Hold the destination's limit for the block; yields False when another run holds it."""
-    if FlowRunContext.get() is None:
+    if FlowRunContext.get() is None or not shared_prefect_server():
         yield True
         return
     name = destination_lock_name(destination)

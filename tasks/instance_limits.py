@@ -4,8 +4,9 @@ However many workers and flow runs call an instance, at most N calls are in flig
 N being the limit an operator creates in Prefect (UI: Concurrency, or
 ``prefect gcl create processmaker-pm.example.com --limit 8``). The limit is named after the
 instance: ``processmaker-<host>``, plus ``-<port>`` when the URL names a port. Without such a
-limit, or outside a Prefect flow or task run, calls are not limited (and cost no call to
-Prefect). A slot is a lease: a worker that dies holding one frees it when the lease expires.
+limit, outside a Prefect flow or task run, or on Prefect's ephemeral server (no
+``PREFECT_API_URL``), calls are not limited (and cost no call to Prefect). A slot is a lease:
+a worker that dies holding one frees it when the lease expires.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 
 from tasks.api import ProcessMakerClient
+from tasks.destination_locks import shared_prefect_server
 
 __all__ = [
     "InstanceLimitedClient",
@@ -57,6 +59,8 @@ def instance_limit_name(url: str) -> str:
 def limit_in_force(name: str) -> int | None:
     """The slots of the Prefect limit ``name`` when this is a Prefect run and it exists."""
     if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return None
+    if not shared_prefect_server():  # see tasks.destination_locks: a killed run's slot would stay
         return None
     with _lock:
         checked_at, slots = _checked.get(name, (float("-inf"), None))

@@ -103,7 +103,8 @@ def test_login_with_loopback_redirect_then_doctor_uses_the_refresh_grant(
         "doctor", env=subprocess_env(client_only.env, PROCESSMAKER_AUTH="refresh_token")
     )
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    lines = doctor.stdout.splitlines()
+    # The check lines; the expiry table's rows are indented under the last one.
+    lines = [line for line in doctor.stdout.splitlines() if not line.startswith(" ")]
     assert [line.split()[:2] for line in lines] == [["ok", name] for name in CHECKS]
     assert "refresh_token (PROCESSMAKER_AUTH)" in lines[3]
     assert "obtained with the refresh_token grant" in lines[4]

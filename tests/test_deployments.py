@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tasks import RESOURCES
+from tasks import RESOURCE_NAMES
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
 from tests.test_forms import null_toggles
 
@@ -63,9 +63,9 @@ def test_each_run_form_has_a_block_picker_and_no_none_toggle(
     block = schema["definitions"]["ProcessMakerConnection"]
     assert block["block_type_slug"] == "processmaker-connection"
     assert block["required"] == ["url"]
-    if name == "sync":
+    if name in ("sync", "reconcile"):
         resources = schema["properties"]["resources"]
-        assert resources["items"]["enum"] == list(RESOURCES)
+        assert resources["items"]["enum"] == list(RESOURCE_NAMES)
         assert "~" in schema["properties"]["destination"]["default"]
 
 

@@ -12,13 +12,16 @@ from tests.test_destinations import T0, dest, fetch, request, url
 
 __all__ = ["dest", "url"]  # the fixtures, shared with tests/test_destinations.py
 
-LATER = datetime.now(UTC) + timedelta(minutes=1)
+
+def later() -> datetime:
+    """A listing that began after the rows were written (the suite runs long: not at import)."""
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 def test_rows_no_longer_listed_are_marked_not_dropped(url: str, dest: Destination) -> None:
     dest.write_batch("requests", [request(1, data={"a": 1}), request(2), request(3)], None)
-    assert dest.mark_deleted("requests", {1, 3}, LATER) == 1
-    assert dest.mark_deleted("requests", {1, 3}, LATER) == 0  # marked once
+    assert dest.mark_deleted("requests", {1, 3}, later()) == 1
+    assert dest.mark_deleted("requests", {1, 3}, later()) == 0  # marked once
     assert dest.stored_ids("requests") == {1, 3}
     assert dest.count("requests") == 3
     dest.close()
@@ -28,9 +31,9 @@ def test_rows_no_longer_listed_are_marked_not_dropped(url: str, dest: Destinatio
 
 def test_a_row_listed_or_synced_again_is_unmarked(url: str, dest: Destination) -> None:
     dest.write_batch("requests", [request(1), request(2)], None)
-    dest.mark_deleted("requests", set(), LATER)
+    dest.mark_deleted("requests", set(), later())
     assert dest.stored_ids("requests") == set()
-    dest.mark_deleted("requests", {1}, LATER)  # restored in ProcessMaker
+    dest.mark_deleted("requests", {1}, later())  # restored in ProcessMaker
     dest.write_batch("requests", [request(2, "COMPLETED")], None)  # and synced again
     assert dest.stored_ids("requests") == {1, 2}
 
@@ -43,7 +46,7 @@ def test_rows_written_after_the_listing_began_are_left_alone(dest: Destination) 
 
 def test_a_deleted_request_marks_its_variables(url: str, dest: Destination) -> None:
     dest.write_batch("requests", [request(1, data={"a": 1}), request(2, data={"a": 2})], None)
-    dest.mark_deleted("requests", {2}, LATER)
+    dest.mark_deleted("requests", {2}, later())
     dest.close()
     marks = fetch(url, "SELECT request_id, _deleted_at IS NOT NULL FROM request_variables_3 "
                        "ORDER BY 1")  # fmt: skip
@@ -51,7 +54,7 @@ def test_a_deleted_request_marks_its_variables(url: str, dest: Destination) -> N
 
 
 def test_marking_a_table_never_written_does_nothing(dest: Destination) -> None:
-    assert dest.mark_deleted("tasks", {1}, LATER) == 0
+    assert dest.mark_deleted("tasks", {1}, later()) == 0
 
 
 def test_filtered_syncs_keep_separate_watermarks(url: str, dest: Destination) -> None:
@@ -80,4 +83,4 @@ def test_a_table_from_before_deletions_were_tracked_gains_the_column(
             pg.execute("ALTER TABLE requests DROP COLUMN _deleted_at")
     with open_destination(url) as reopened:
         assert reopened.stored_ids("requests") == {1, 2}
-        assert reopened.mark_deleted("requests", {1}, LATER) == 1
+        assert reopened.mark_deleted("requests", {1}, later()) == 1

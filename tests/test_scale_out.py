@@ -168,7 +168,11 @@ def wait_for(
 
 def worker_of(logs: list[Path], run_id: str) -> int:
     """Which worker (1 or 2) submitted the run, from the workers' own logs."""
-    holders = [n for n, log in enumerate(logs, start=1) if run_id in log.read_text()]
+    # Both workers may pick up a scheduled run; the server lets one submit it and the other
+    # logs "Aborted submission of flow run '<id>'": that one did not run it.
+    aborted = f"Aborted submission of flow run '{run_id}'"
+    texts = [log.read_text() for log in logs]
+    holders = [n for n, text in enumerate(texts, start=1) if run_id in text and aborted not in text]
     assert len(holders) == 1, (run_id, holders)
     return holders[0]
 

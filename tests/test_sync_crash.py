@@ -16,8 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.settings import get_current_settings
 
+from tasks import destination_lock_name
 from tasks.destinations import open_destination
 from tasks.sync import covers
 from tests.fixtures.stack import PmStack
@@ -94,6 +97,18 @@ def test_a_killed_sync_leaves_a_consistent_destination_and_a_rerun_completes_it(
     }
     assert 0 < len(stored) < len(api)
     assert stored == covered
+
+    # The killed run still holds its destination lock: its lease lives on until Prefect expires
+    # it (a minute). A rerun now is cancelled, naming the lock; an operator who knows the run
+    # is dead frees it at once, as here, and the rerun proceeds.
+    busy = _sync(env, database, log)
+    assert busy.wait(timeout=120) == 1
+    assert "Another sync of" in log.read_text()
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(
+            destination_lock_name(f"duckdb:///{database}"),
+            GlobalConcurrencyLimitUpdate(active_slots=0),
+        )
 
     # Small pages made the killed run slow; page size does not matter to the rerun.
     rerun = _sync({**env, "PROCESSMAKER_PAGE_SIZE": "500"}, database, log)

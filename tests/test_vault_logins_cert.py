@@ -5,6 +5,7 @@ The server, its CA and the client certificates come from ``tests/fixtures/vault_
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -96,11 +97,21 @@ def test_a_certificate_the_role_does_not_trust_is_refused_in_one_line(
 def test_token_near_expiry_is_renewed_with_the_certificate(
     tls_openbao: TlsOpenBao, seeded: str
 ) -> None:
-    vault = client(tls_openbao, tls_openbao.trusted, renew_leeway=86400)  # always near expiry
+    # A role like CERT_ROLE whose tokens live 4 s: renewed after half of that.
+    existing = tls_openbao.root.auth.cert.read_ca_certificate_role(CERT_ROLE)["data"]
+    tls_openbao.root.auth.cert.create_ca_certificate_role(
+        "pm-etl-short",
+        certificate=existing["certificate"],
+        allowed_common_names=existing["allowed_common_names"],
+        token_policies=existing["token_policies"],
+        token_ttl="4s",
+    )
+    vault = client(tls_openbao, tls_openbao.trusted, cert_role="pm-etl-short")
     vault.logged_in_as()
     token = vault._session.client.token
     assert not tls_openbao.root.auth.token.lookup(token)["data"].get("last_renewal_time")
-    vault.read(seeded)
+    time.sleep(2.5)
+    vault.read(seeded, fresh=True)
     # Renewed (over the same TLS connection setup, presenting the certificate), not replaced.
     assert tls_openbao.root.auth.token.lookup(token)["data"]["last_renewal_time"]
 
