@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox.admin_serializers import SERIALIZERS
-from sandbox.listing import ApiError, ListQuery, api_endpoint, list_page, not_found
+from sandbox.listing import ApiError, ListQuery, ListResponse, api_endpoint, list_page, not_found
 from sandbox.seed_admin import REQUEST, TASK
 from sandbox.store import Store
 
@@ -52,7 +52,7 @@ def _lister(resource: str, route: str) -> Route:
                 params.append(value)
         store = _store(request)
         rows, wrap = list_page(request, store, query, where, params)
-        return JSONResponse(wrap(SERIALIZERS[resource](store, rows)))
+        return ListResponse(wrap(SERIALIZERS[resource](store, rows)))
 
     index.__doc__ = f"GET /api/1.0/{route}"
     return Route(f"/api/1.0/{route}", index, methods=["GET"])
@@ -114,7 +114,7 @@ def list_comments(request: Request, user_id: int) -> Response:
         where.append(f"comments.type IN ({','.join('?' * len(kinds))})")
         params.extend(kinds)
     rows, wrap = list_page(request, store, ListQuery.parse(request, "comments"), where, params)
-    return JSONResponse(wrap(SERIALIZERS["comments"](store, rows)))
+    return ListResponse(wrap(SERIALIZERS["comments"](store, rows)))
 
 
 @api_endpoint

@@ -18,6 +18,7 @@ from sandbox.envelope import envelope
 from sandbox.listing import (
     ApiError,
     ListQuery,
+    ListResponse,
     api_endpoint,
     json_body,
     list_page,
@@ -65,7 +66,7 @@ def list_users(request: Request, user_id: int) -> Response:
         where.append(f"users.id NOT IN ({','.join('?' * len(excluded))})")
         params.extend(int(i) for i in excluded)
     rows, wrap = list_page(request, _store(request), query, where, params)
-    return JSONResponse(wrap([user_json(r) for r in rows]))
+    return ListResponse(wrap([user_json(r) for r in rows]))
 
 
 @api_endpoint
@@ -78,7 +79,7 @@ def show_user(request: Request, user_id: int) -> Response:
 def list_groups(request: Request, user_id: int) -> Response:
     """GET /api/1.0/groups"""
     rows, wrap = list_page(request, _store(request), ListQuery.parse(request, "groups"))
-    return JSONResponse(wrap([group_json(r) for r in rows]))
+    return ListResponse(wrap([group_json(r) for r in rows]))
 
 
 @api_endpoint
@@ -93,7 +94,7 @@ def list_processes(request: Request, user_id: int) -> Response:
     query = ListQuery.parse(request, "processes")
     rows, wrap = list_page(request, _store(request), query)
     events = "events" in query.include
-    return JSONResponse(wrap([process_json(r, include_events=events) for r in rows]))
+    return ListResponse(wrap([process_json(r, include_events=events) for r in rows]))
 
 
 @api_endpoint
@@ -135,7 +136,7 @@ def list_requests(request: Request, user_id: int) -> Response:
         return JSONResponse({"meta": {"total": wrap([])["meta"]["total"]}})
     rows, wrap = list_page(request, store, query, where, params)
     data = "data" in query.include
-    return JSONResponse(wrap([request_json(r, include_data=data) for r in rows]))
+    return ListResponse(wrap([request_json(r, include_data=data) for r in rows]))
 
 
 def _request_type_filter(kind: str, user_id: int) -> tuple[list[str], list[object]]:
@@ -193,7 +194,7 @@ def list_tasks(request: Request, user_id: int) -> Response:
     rows, wrap = list_page(request, store, query, where, params)
     body = wrap(tasks_json(store, rows, include_data="data" in query.include))
     body["meta"]["in_overdue"] = 0  # TaskCollection adds it
-    return JSONResponse(body)
+    return ListResponse(body)
 
 
 @api_endpoint

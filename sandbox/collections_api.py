@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.listing import ListQuery, api_endpoint, json_body, list_page, not_found
+from sandbox.listing import ListQuery, ListResponse, api_endpoint, json_body, list_page, not_found
 from sandbox.listing import validation_error as _invalid
 from sandbox.serializers import collection_json, record_json
 from sandbox.store import Row, Store
@@ -54,7 +54,7 @@ def _data(request: Request) -> dict[str, Any]:
 def list_collections(request: Request, user_id: int) -> Response:
     """GET /api/1.0/collections"""
     rows, wrap = list_page(request, _store(request), ListQuery.parse(request, "collections"))
-    return JSONResponse(wrap([collection_json(r) for r in rows]))
+    return ListResponse(wrap([collection_json(r) for r in rows]))
 
 
 @api_endpoint
@@ -70,7 +70,7 @@ def list_records(request: Request, user_id: int) -> Response:
     collection = _collection(store, request)
     query = ListQuery.parse(request, "records")
     rows, wrap = list_page(request, store, query, ["records.collection_id = ?"], [collection["id"]])
-    return JSONResponse(wrap([record_json(r) for r in rows]))
+    return ListResponse(wrap([record_json(r) for r in rows]))
 
 
 @api_endpoint

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import requests
 
 from sandbox.__main__ import parse_config
 from sandbox.config import SandboxConfig
+from sandbox.serializers import iso, uuid_for
 from sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
@@ -223,3 +226,17 @@ def test_bad_request_data_call_is_422(
     response = requests.post(f"{sandbox.url}/_sandbox/request-data", json=body, timeout=30)
     assert response.status_code == 422
     assert message in response.json()["message"]
+
+
+# The namespace the sandbox has always used: changing it would change every seeded uuid.
+NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
+
+
+@pytest.mark.parametrize(("kind", "row_id"), [("request", 1), ("task", 48_213), ("user", 10**12)])
+def test_uuids_are_uuid5_of_kind_and_id(kind: str, row_id: int) -> None:
+    assert uuid_for(kind, row_id) == str(uuid.uuid5(NAMESPACE, f"{kind}:{row_id}"))
+
+
+@pytest.mark.parametrize("ts", [0, 1_700_000_000, 2_000_000_000, 951_782_400])  # a leap day
+def test_times_are_php_format_c(ts: int) -> None:
+    assert iso(ts) == datetime.fromtimestamp(ts, UTC).isoformat()
