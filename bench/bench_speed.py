@@ -17,7 +17,8 @@ starts cold as a scheduled run does. Figures, all measured in this one run:
 * peak RSS of a first sync of 10x the records (100,000 vs 10,000; ``--rss-large``: 1,000,000
   vs 100,000), full run only, at the end.
 
-Run alone with ``python -m bench.bench_speed [--quick] [--profile FILE] [--rss-large]``.
+Run alone with ``python -m bench.bench_speed [--quick] [--core] [--profile FILE] [--rss-large]``
+(``--core``: the full-size speed figures only, without the token, process and memory runs).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def plan(quick: bool) -> Plan:
     # about a millisecond of CPU per record served on a busy 2-core machine, so 1M would take
     # a quarter of an hour there: ``--rss-large`` runs it where there is time.
     large = (100_000, 1_000_000) if "--rss-large" in sys.argv else (10_000, 100_000)
+    if "--core" in sys.argv:  # the speed figures alone, for profiling rounds
+        return Plan(50_000, 50, (), 0, None)
     return Plan(50_000, 50, runs, 1, large)
 
 

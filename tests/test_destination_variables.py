@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tasks.destinations import Destination
+from tasks.destinations import Destination, Watermark
 from tasks.destinations.variables import column_name, plan_columns, widen
+from tasks.errors import DestinationError
 from tests.test_destinations import dest, fetch, url
 
 __all__ = ["dest", "url"]  # the fixtures, shared with tests/test_destinations.py
@@ -108,3 +110,28 @@ def test_plan_keeps_known_columns_and_widens_once() -> None:
     added, widened = plan_columns(known, [{"a": 1.5, "b": None}, {"a": 2, "c": {"x": 1}}])
     assert widened == {"a": ("a", "double")}
     assert added == {"b": ("b", "text"), "c": ("c", "json")}
+
+
+def test_plan_names_keys_in_first_seen_order_and_keeps_huge_ints_as_text() -> None:
+    records = [{"Invoice Number": 1, "big": 2**70}, {"invoice_number": 2, "big": 3}]
+    added, _ = plan_columns({}, records)
+    assert added == {
+        "Invoice Number": ("invoice_number", "bigint"),
+        "big": ("big", "text"),
+        "invoice_number": ("invoice_number_2", "bigint"),
+    }
+
+
+def test_columns_of_a_rolled_back_batch_are_added_again(url: str, dest: Destination) -> None:
+    """A batch whose transaction fails takes its new columns with it; the next batch with the
+    same new key must add the column again, not trust what the failed one planned."""
+    dest.write_batch("requests", [request(1, 5, amount=1)], None)
+    # The watermark is written last in the transaction; an id beyond BIGINT fails it there.
+    broken = Watermark("requests", datetime(2025, 8, 14, tzinfo=UTC), 2**70)
+    with pytest.raises(DestinationError):
+        dest.write_batch("requests", [request(2, 5, amount=2, region="EU")], broken)
+    dest.write_batch("requests", [request(3, 5, amount=3, region="US")], None)
+    dest.close()
+    assert "region" in columns(url, "request_variables_5")
+    rows = fetch(url, "SELECT request_id, region FROM request_variables_5 ORDER BY request_id")
+    assert [tuple(r) for r in rows] == [(1, None), (3, "US")]

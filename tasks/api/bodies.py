@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 import requests
 
 from tasks.errors import IncompleteResponseError, MalformedResponseError
@@ -33,6 +34,11 @@ def json_body(response: requests.Response, method: str, path: str) -> Any:
     """
     if not response.content:
         return None
+    try:
+        # orjson: a page of 500 requests parses several times faster than with json.
+        return orjson.loads(response.content)
+    except ValueError:
+        pass  # the standard parser decides what orjson refuses (NaN, other encodings...)
     try:
         return response.json()
     except ValueError as exc:

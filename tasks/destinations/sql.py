@@ -61,6 +61,8 @@ class SqlDestination(Destination):
     def __init__(self, label: str) -> None:
         super().__init__(label)
         self._ready: set[str] = set()
+        # Variables table -> its key -> (column, kind), as committed; see variables_sql.
+        self._variables: dict[str, dict[str, tuple[str, str]]] = {}
 
     # -- what a backend supplies ----------------------------------------------------------
 
@@ -120,13 +122,17 @@ class SqlDestination(Destination):
         self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None, key: str
     ) -> None:
         self._ensure(spec, table)
-        with self._transaction() as con:
-            if len(batch):
-                self._merge(con, table, batch, "id")
-                if spec.name == "requests":
-                    write_variables(self, con, table, batch)
-            if watermark is not None:
-                self._write_state(con, key, watermark)
+        try:
+            with self._transaction() as con:
+                if len(batch):
+                    self._merge(con, table, batch, "id")
+                    if spec.name == "requests":
+                        write_variables(self, con, table, batch)
+                if watermark is not None:
+                    self._write_state(con, key, watermark)
+        except BaseException:
+            self._variables.clear()  # columns added in the rolled-back transaction are gone
+            raise
 
     def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None:
         """Upsert ``batch`` into ``table`` by ``key``; a row seen again is no longer deleted."""
@@ -174,6 +180,7 @@ class SqlDestination(Destination):
             con.execute(self._create_sql(spec, staging))
             if spec.name == "requests":
                 drop_variables(self, con, staging)
+        self._variables.clear()
         self._ready.add(staging)
 
     def _swap(self, spec: TableSpec, staging: str, live: str) -> None:
@@ -187,6 +194,7 @@ class SqlDestination(Destination):
             )
             if spec.name == "requests":
                 swap_variables(self, con, staging, live)
+        self._variables.clear()
         self._ready.discard(staging)
         self._ready.add(live)
 

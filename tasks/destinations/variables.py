@@ -13,7 +13,8 @@ so a column's name never changes once chosen.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from tasks.destinations.batch import canonical_json
@@ -23,8 +24,10 @@ __all__ = [
     "SYSTEM_COLUMNS",
     "VARIABLES_PREFIX",
     "column_name",
+    "column_values",
     "convert",
     "kind_of",
+    "kinds_in",
     "plan_columns",
     "variables_table",
     "widen",
@@ -98,8 +101,29 @@ def column_name(key: str, taken: Iterable[str]) -> str:
     return name
 
 
+def kinds_in(records: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
+    """Each top-level key of ``records`` -> the narrowest kind holding all its values.
+
+    Key by key over the types seen, not value by value: a batch holds thousands of records
+    with a handful of keys, and only an int column needs its values looked at (beyond
+    BIGINT it is text).
+    """
+    keys = dict.fromkeys(chain.from_iterable(records))  # first-seen order: stable names
+    kinds: dict[str, str | None] = {}
+    for key in keys:
+        values = [data.get(key) for data in records]
+        kind: str | None = None
+        for kind_type in {type(v) for v in values}:
+            found = _KINDS.get(kind_type, "json")
+            if found == "bigint" and any(type(v) is int and not _LOW <= v < _HIGH for v in values):
+                found = "text"
+            kind = widen(kind, found)
+        kinds[key] = kind
+    return kinds
+
+
 def plan_columns(
-    known: Mapping[str, tuple[str, str]], records: Iterable[Mapping[str, Any]]
+    known: Mapping[str, tuple[str, str]], records: Sequence[Mapping[str, Any]]
 ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
     """Columns to add and to widen so that every value of ``records`` fits.
 
@@ -110,14 +134,10 @@ def plan_columns(
     Returns:
         ``(added, widened)``, each key -> (column, kind).
     """
-    kinds: dict[str, str | None] = {}
-    for data in records:
-        for key, value in data.items():
-            kinds[key] = widen(kinds.get(key), kind_of(value))
     added: dict[str, tuple[str, str]] = {}
     widened: dict[str, tuple[str, str]] = {}
     taken = {column for column, _ in known.values()}
-    for key, kind in kinds.items():
+    for key, kind in kinds_in(records).items():
         if key in known:
             column, old = known[key]
             wider = widen(old, kind)
@@ -129,3 +149,20 @@ def plan_columns(
             # A key seen only as null so far gets text: the most forgiving kind to widen.
             added[key] = (column, kind or "text")
     return added, widened
+
+
+def column_values(values: list[Any], kind: str) -> list[Any]:
+    """:func:`convert` over a whole column at once."""
+    if kind == "double":
+        return [None if v is None else float(v) for v in values]
+    if kind == "text":
+        return [v if v is None or type(v) is str else canonical_json(v) for v in values]
+    if kind == "json":
+        return [None if v is None else canonical_json(v) for v in values]
+    return values
+
+
+_KINDS: dict[type, str | None] = {
+    type(None): None, bool: "boolean", int: "bigint", float: "double", str: "text",
+}  # fmt: skip
+_LOW, _HIGH = -(2**63), 2**63

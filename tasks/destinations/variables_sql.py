@@ -10,7 +10,6 @@ the requests batch, so a request and its variables are always committed together
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -18,7 +17,7 @@ from tasks.destinations.batch import Batch, bigint
 from tasks.destinations.variables import (
     COLUMNS_TABLE,
     VARIABLES_PREFIX,
-    convert,
+    column_values,
     plan_columns,
     variables_table,
 )
@@ -31,6 +30,8 @@ class _Sql(Protocol):
 
     @property
     def dialect(self) -> Any: ...
+    @property
+    def _variables(self) -> dict[str, dict[str, tuple[str, str]]]: ...
     def _run(self, con: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
     def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None: ...
     def _tables(self) -> set[str]: ...
@@ -39,25 +40,24 @@ class _Sql(Protocol):
 
 def write_variables(dest: _Sql, con: Any, requests_table: str, batch: Batch) -> None:
     """Upsert the ``data`` of each request of ``batch`` into its process's variables table."""
-    by_process: dict[int, list[tuple[int, Mapping[str, Any]]]] = defaultdict(list)
-    for record in batch.records:
-        process, ident, data = (
-            bigint(record.get("process_id")),
-            record.get("id"),
-            record.get("data"),
-        )
+    by_process: dict[int, tuple[list[int], list[Mapping[str, Any]]]] = {}
+    for ident, record in zip(batch.columns["id"], batch.records, strict=True):
+        process, data = record.get("process_id"), record.get("data")
+        if type(process) is not int:
+            process = bigint(process)
         if process is not None and isinstance(data, Mapping):
-            by_process[process].append((bigint(record.get("id")) or 0, data))
-    for process, rows in by_process.items():
+            ids, datas = by_process.setdefault(process, ([], []))
+            ids.append(ident)
+            datas.append(data)
+    for process, (ids, datas) in by_process.items():
         table = variables_table(requests_table, process)
-        known = _evolve(dest, con, table, [data for _, data in rows])
-        columns: dict[str, list[Any]] = {"request_id": [], "_synced_at": []}
-        columns.update({column: [] for column, _ in known.values()})
-        for ident, data in rows:
-            columns["request_id"].append(ident)
-            columns["_synced_at"].append(batch.synced_at)
-            for key, (column, kind) in known.items():
-                columns[column].append(convert(data.get(key), kind))
+        known = _evolve(dest, con, table, datas)
+        columns: dict[str, list[Any]] = {
+            "request_id": ids,
+            "_synced_at": [batch.synced_at] * len(ids),
+        }
+        for key, (column, kind) in known.items():
+            columns[column] = column_values([data.get(key) for data in datas], kind)
         kinds = {"request_id": "bigint", "_synced_at": "timestamp"}
         kinds.update({column: kind for column, kind in known.values()})
         dest._merge(con, table, Batch(list(columns), columns, kinds), "request_id")
@@ -66,7 +66,17 @@ def write_variables(dest: _Sql, con: Any, requests_table: str, batch: Batch) -> 
 def _evolve(
     dest: _Sql, con: Any, table: str, records: list[Mapping[str, Any]]
 ) -> dict[str, tuple[str, str]]:
-    """Create ``table`` if new, add and widen columns for ``records``; return key -> column."""
+    """Create ``table`` if new, add and widen columns for ``records``; return key -> column.
+
+    The columns known are kept in ``dest._variables`` (the destination drops them when a
+    transaction fails), so a batch that brings no new key and no wider value runs no SQL
+    here; otherwise they are read again from ``_sync_columns`` inside the transaction.
+    """
+    cached = dest._variables.get(table)
+    if cached is not None:
+        added, widened = plan_columns(cached, records)
+        if not added and not widened:
+            return cached
     types = dest.dialect.types
     con.execute(
         f'CREATE TABLE IF NOT EXISTS "{table}" (request_id BIGINT PRIMARY KEY, '
@@ -88,7 +98,8 @@ def _evolve(
         )
         dest._run(con, f"UPDATE {COLUMNS_TABLE} SET kind = ? WHERE table_name = ? AND key = ?",
                   [kind, table, key])  # fmt: skip
-    return {**known, **added, **widened}
+    dest._variables[table] = merged = {**known, **added, **widened}
+    return merged
 
 
 def drop_variables(dest: _Sql, con: Any, requests_table: str) -> None:
