@@ -82,10 +82,9 @@ def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: date
         else:
             columns[column.name] = [v if v is None or type(v) is str else _text(v)
                                     for v in values]  # fmt: skip
+    stored: list[Mapping[str, Any]] = kept
     if spec.drop:
         stored = [{k: v for k, v in row.items() if k not in spec.drop} for row in kept]
-    else:
-        stored = kept
     columns["raw"] = [canonical_json(row) for row in stored]
     columns["_synced_at"] = [synced_at] * len(kept)
     kinds: dict[str, str] = {c.name: c.kind for c in spec.columns}
