@@ -33,15 +33,18 @@ def main() -> None:
 
         profiler = Profiler(interval=0.002)
         profiler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = sync(resources=args["resources"], destination=args["destination"])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
         with open(profile, "w") as out:
             out.write(profiler.output_text(unicode=False, color=False, show_all=False))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print("RESULT " + json.dumps({"flow_seconds": seconds, "result": result, "rss": peak}))
+    print(
+        "RESULT "
+        + json.dumps({"flow_seconds": seconds, "cpu_seconds": cpu, "result": result, "rss": peak})
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Run alone with ``python -m bench.bench_speed [--quick] [--core] [--profile FILE]
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "speed"
+CORES = os.cpu_count() or 1
 TIES, RSS_PAGE = 14, 100
 
 
@@ -122,13 +124,18 @@ def _speed(stack: Stack, url: str, n: int, latency: int, work: Path, profile: st
     control = SandboxControl(url)
     control.reset()
     control.set_faults(latency_ms=latency)
+    server_cpu = control.stats()["cpu_seconds"]
     loop = loop_seconds(url, n)
+    loop_server_cpu = control.stats()["cpu_seconds"] - server_cpu
     control.reset()
     control.set_faults(latency_ms=latency)
     reads = stack.vault_reads()
+    server_cpu = control.stats()["cpu_seconds"]
     first = flow_run(stack.env(url), ["requests"], work / "speed.duckdb", profile)
     reads = stack.vault_reads() - reads
     stats = control.stats()
+    server_cpu = stats["cpu_seconds"] - server_cpu
+    client_cpu = first["cpu_seconds"]
     served, grants = stats["requests"], stats["grants_total"]
     task = first["result"]["resources"][0]
     pages = math.ceil(n / PER_PAGE)
@@ -151,6 +158,13 @@ def _speed(stack: Stack, url: str, n: int, latency: int, work: Path, profile: st
                f"{served['GET /api/1.0/requests']} requests for {pages} pages of data"),
         Figure(NAME, "write_share", task["write_seconds"] / task["seconds"], ("<=", 0.10),
                f"{task['write_seconds']:.2f} s in DuckDB of a {task['seconds']:.2f} s sync task"),
+        # What bounds the run on this machine: the sandbox and the flow share its cores, so
+        # their CPU seconds over the core count is a floor no read plan can go under.
+        Figure(NAME, "server_cpu_ms_per_page", 1000 * loop_server_cpu / pages, None,
+               f"the sandbox's own CPU per page of {PER_PAGE} (during the loop)"),
+        Figure(NAME, "cpu_floor_vs_ideal", (server_cpu + client_cpu) / CORES / ideal, None,
+               f"flow process {client_cpu:.2f} s + sandbox {server_cpu:.2f} s of CPU over "
+               f"{CORES} cores, vs ideal {ideal:.2f} s"),
         Figure(NAME, "noop_requests_per_resource", max(per_route.values()), ("<=", 1),
                f"nothing changed: {per_route} (flow {noop['flow_seconds']:.2f} s)"),
         Figure(NAME, f"vault_reads_{pages}_pages", reads, ("<=", 1), "OpenBao audit log"),

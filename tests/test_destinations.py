@@ -287,3 +287,24 @@ def test_unreachable_postgres_hides_the_password() -> None:
     ) as info:
         open_destination(url)
     assert "s3cret-pass" not in str(info.value)
+
+
+def _memory_limit(dest: Destination) -> str:
+    row = dest._con.execute("SELECT current_setting('memory_limit')").fetchone()  # type: ignore[attr-defined]
+    return str(row[0])
+
+
+def test_duckdb_memory_is_bounded_unless_the_url_says(tmp_path: Path) -> None:
+    """DuckDB's own default (80% of RAM) would let a sync's memory grow with the table."""
+    with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}") as bounded:
+        default = _memory_limit(bounded)
+    with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=1GB") as raised:
+        assert _memory_limit(raised) == "953.6 MiB"  # 1GB = 10^9 bytes, shown in MiB
+        raised.write_batch("users", [{"id": 1, "updated_at": "2025-08-14T00:50:02+00:00"}], None)
+    assert default == "122.0 MiB"  # 128MB
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb"] == ["a.duckdb"]
+
+
+def test_duckdb_bad_memory_limit_names_the_url_setting(tmp_path: Path) -> None:
+    with pytest.raises(DestinationError, match=r"set \?memory_limit= in the destination URL"):
+        open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=lots")

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 import duckdb
 import pyarrow as pa
@@ -23,6 +24,11 @@ _ARROW_TYPES = {
     "double": pa.float64(), "boolean": pa.bool_(), "json": pa.string(),
 }  # fmt: skip
 _PID = re.compile(r"\(PID \d+\)")
+# DuckDB's own default is 80% of the machine's memory, kept as a cache of every block it
+# touched: a sync's memory then grows with the table (measured: 253 MB at 10k requests, 452
+# MB at 300k). A sync only appends and upserts, so a bounded buffer costs it no speed and
+# keeps a worker's memory flat; ``?memory_limit=2GB`` in the URL raises it.
+DEFAULT_MEMORY_LIMIT = "128MB"
 # Driver error class -> the fix to suggest; the first match in MRO order wins.
 _FIXES: list[tuple[type[Exception], str]] = [
     (duckdb.ConnectionException, "the connection was closed: reopen the destination and rerun"),
@@ -46,12 +52,12 @@ class DuckDBDestination(SqlDestination):
         now="current_timestamp",
     )  # fmt: skip
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> None:
         super().__init__(path)
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(path)
+            self._con = duckdb.connect(path, config={"memory_limit": memory_limit})
             # TIMESTAMPTZ values come back in the session zone: make that UTC everywhere.
             self._con.execute("SET TimeZone = 'UTC'")
             self._create_state()
@@ -62,9 +68,11 @@ class DuckDBDestination(SqlDestination):
     @classmethod
     def from_url(cls, url: str) -> DuckDBDestination:
         """Open ``duckdb:///relative.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///~/f.duckdb``
-        (the user's home) or ``duckdb:///:memory:``."""
-        path = url.removeprefix("duckdb:///")
-        return cls(path if path == ":memory:" else str(Path(path).expanduser()))
+        (the user's home) or ``duckdb:///:memory:``; ``?memory_limit=1GB`` sets DuckDB's
+        buffer size for this connection."""
+        path, _, query = url.removeprefix("duckdb:///").partition("?")
+        limit = parse_qs(query).get("memory_limit", [DEFAULT_MEMORY_LIMIT])[-1]
+        return cls(path if path == ":memory:" else str(Path(path).expanduser()), limit)
 
     def close(self) -> None:
         self._con.close()
@@ -80,6 +88,8 @@ class DuckDBDestination(SqlDestination):
             )
         if isinstance(exc, OSError):
             return str(exc), "check the directory and its permissions"
+        if "Memory" in text and isinstance(exc, duckdb.ParserException):
+            return first_line(exc), "set ?memory_limit= in the destination URL to e.g. 512MB"
         fix = next(fix for kind, fix in _FIXES if isinstance(exc, kind))
         return first_line(exc), fix
 
