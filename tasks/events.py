@@ -3,7 +3,7 @@
 Names are ``processmaker.<subject>.<what happened>`` (README "Credential events"):
 
 ==================================  ==========================================================
-``processmaker.token.obtained``     a grant gave a token (grant, expiry)
+``processmaker.token.obtained``     a token to use: granted, or shared in Vault (source)
 ``processmaker.token.refused``      the API refused a token, or the token endpoint a grant
 ``processmaker.refresh_token.rotated``  a rotated refresh token was stored (Vault version)
 ``processmaker.vault.login``        a Vault login (method, mount, TTL, renewable)

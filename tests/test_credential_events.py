@@ -125,6 +125,7 @@ def test_a_sync_runs_events_reach_the_server_and_hold_no_secret(
         f"processmaker.instance.{pm_stack.sandbox.url}"
     )
     assert obtained["payload"]["grant"] == "password"
+    assert obtained["payload"]["source"] == "grant"  # this run asked the token endpoint
     roles = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in obtained["related"]}
     assert roles["credentials"] == f"vault.secret.{pm_stack.path}"
     assert roles["flow-run"].startswith("prefect.flow-run.")  # shown on the run's page

@@ -60,6 +60,8 @@ class ObservedGrant:
             related=self._related(),
             payload={
                 "grant": self.name,
+                # "vault": picked up from another process's grant, no request to the endpoint
+                "source": "vault" if token.from_vault else "grant",
                 "expires_at": iso(token.expires_at),
                 "expires_in_days": None if left is None else round(left / 86400, 2),
             },

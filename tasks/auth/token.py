@@ -57,12 +57,14 @@ class Token:
     Attributes:
         expires_at: Epoch seconds on the clock that received it; ``None`` = unknown.
         obtained_at: Epoch seconds of receipt on the same clock.
+        from_vault: Another process granted it and shared it through the Vault secret.
     """
 
     access_token: SecretStr
     refresh_token: SecretStr | None = None
     expires_at: float | None = None
     obtained_at: float = field(default_factory=time.time)
+    from_vault: bool = False
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any], *, now: float | None = None) -> Token:
@@ -90,7 +92,7 @@ class Token:
             obtained = float(data["access_token_obtained_at"].get_secret_value())
         except (KeyError, ValueError):
             return None  # half-written by hand: not trusted, a grant replaces it
-        return cls(access, None, expires, obtained)
+        return cls(access, None, expires, obtained, from_vault=True)
 
     def shared_fields(self) -> dict[str, str | SecretStr]:
         """What :meth:`from_shared` reads back, for the Vault secret."""
