@@ -11,7 +11,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ import requests
 
 from sandbox.config import SandboxConfig
 from sandbox.net import free_port
-from sandbox.openbao import DevVault, find_bao
+from sandbox.openbao import DevVault
 
 __all__ = ["HELLO", "AuditedVault", "Stack", "flow_run", "prefect_server", "whole_process"]
 
@@ -36,28 +35,12 @@ class AuditedVault(DevVault):
     refuses to enable audit devices through the API."""
 
     def __init__(self, audit: Path) -> None:
-        super().__init__()
-        self.audit = audit
-        self.config = audit.with_suffix(".hcl")
-        self.config.write_text(
+        config = audit.with_suffix(".hcl")
+        config.write_text(
             f'audit "file" "bench" {{\n  options {{\n    file_path = "{audit}"\n  }}\n}}\n'
         )
-
-    def start(self) -> AuditedVault:
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-        self._process = subprocess.Popen(
-            [find_bao(), "server", "-dev", f"-dev-root-token-id={self.token}",
-             f"-dev-listen-address=127.0.0.1:{self.port}", f"-config={self.config}"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not self._healthy():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("bao server -dev with an audit device did not start")
-            time.sleep(0.1)
-        return self
+        super().__init__(extra_args=(f"-config={config}",))
+        self.audit = audit
 
 
 @contextmanager

@@ -43,8 +43,15 @@ class DevVault:
         token: The root token.
     """
 
-    def __init__(self, port: int | None = None, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        startup_timeout: float = 30.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
+        self.extra_args = extra_args  # e.g. ("-config=audit.hcl",)
         self.addr = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_urlsafe(24)
         self._timeout = startup_timeout
@@ -61,6 +68,7 @@ class DevVault:
                 "-dev",
                 f"-dev-root-token-id={self.token}",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
+                *self.extra_args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
