@@ -57,7 +57,11 @@ class DuckDBDestination(SqlDestination):
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(path, config={"memory_limit": memory_limit})
+            # In memory the data itself lives in the buffer: a cap would be a size limit.
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {} if path == ":memory:" else {"memory_limit": memory_limit}
+            )
+            self._con = duckdb.connect(path, config=config)
             # TIMESTAMPTZ values come back in the session zone: make that UTC everywhere.
             self._con.execute("SET TimeZone = 'UTC'")
             self._create_state()
