@@ -47,7 +47,7 @@ def destination_lock_name(destination: str) -> str:
     """``processmaker-sync-postgresql:db.example.com:5432:pm``, or the DuckDB file's path."""
     scheme, _, rest = destination.partition("://")
     if scheme.lower() == "duckdb":
-        path = rest.removeprefix("/")
+        path = rest.removeprefix("/").partition("?")[0]  # options do not make another file
         where = path if path == ":memory:" else str(Path(path).expanduser().resolve())
     else:
         parts = urlsplit(destination)

@@ -16,6 +16,7 @@ import duckdb
 import psycopg
 import pytest
 
+from tasks import destination_lock_name
 from tasks.destinations import Destination, Watermark, check_destination_url, open_destination
 from tasks.errors import ConfigurationError, DestinationError
 
@@ -308,3 +309,9 @@ def test_duckdb_memory_is_bounded_unless_the_url_says(tmp_path: Path) -> None:
 def test_duckdb_bad_memory_limit_names_the_url_setting(tmp_path: Path) -> None:
     with pytest.raises(DestinationError, match=r"set \?memory_limit= in the destination URL"):
         open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=lots")
+
+
+def test_one_duckdb_file_is_one_lock_whatever_its_options(tmp_path: Path) -> None:
+    plain = destination_lock_name(f"duckdb:///{tmp_path / 'pm.duckdb'}")
+    assert destination_lock_name(f"duckdb:///{tmp_path / 'pm.duckdb'}?memory_limit=1GB") == plain
+    assert destination_lock_name(f"duckdb:///{tmp_path / 'other.duckdb'}") != plain
