@@ -7,6 +7,8 @@ credentials live in an OpenBao dev server whose audit log counts the Vault reads
 flow run is a fresh process (``bench._flow_child``) with its own ``PREFECT_HOME``, so it
 starts cold as a scheduled run does. Figures, all measured in this one run:
 
+* the client's cost per record in-process: parse + convert + write ÷ parsing alone, and
+  the same into a table of 10x the records ÷ into an empty one;
 * speed-up: a hand-written sequential ``requests.Session`` page loop ÷ the ``sync`` flow;
 * the ``sync`` flow ÷ the ideal (pages x latency / concurrency);
 * requests to the route ÷ ceil(records ÷ page size);
@@ -32,9 +34,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import requests
 
-from bench._common import Figure, print_figures, sandbox_process
+from bench._common import Figure, median_seconds, print_figures, sandbox_process
 from bench._stack import (
     CONCURRENCY,
     HELLO,
@@ -46,6 +49,7 @@ from bench._stack import (
     whole_process,
 )
 from sandbox.config import SandboxConfig
+from tasks.destinations import Destination, open_destination
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "speed"
@@ -109,6 +113,7 @@ def run(quick: bool = False, profile: str = "") -> list[Figure]:
             stack = Stack(vault, work, api)
             config = SandboxConfig(port=0, records=n, ties=TIES, throttle_per_minute=10**6)
             with sandbox_process(config) as url:
+                figures += _client_cost(url, work, 4 if quick else 20)
                 figures += _speed(stack, url, n, latency, work, profile)
                 figures += _tokens(stack, url, n, latency, sizes.page_runs, work)
                 if sizes.processes:
@@ -169,6 +174,45 @@ def _speed(stack: Stack, url: str, n: int, latency: int, work: Path, profile: st
                f"nothing changed: {per_route} (flow {noop['flow_seconds']:.2f} s)"),
         Figure(NAME, f"vault_reads_{pages}_pages", reads, ("<=", 1), "OpenBao audit log"),
         Figure(NAME, f"grants_{pages}_pages", grants, ("<=", 1), "sandbox stats"),
+    ]  # fmt: skip
+
+
+def _client_cost(url: str, work: Path, pages: int) -> list[Figure]:
+    """The client's own cost per record, in this process, on pages fetched once: parsing
+    alone vs parsing, converting and writing to DuckDB; and that cost into a table already
+    holding 10x the records vs into an empty one (it must not grow with the table)."""
+    SandboxControl(url).reset()
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {SandboxConfig().pat}"
+        bodies = [
+            session.get(f"{url}/api/1.0/requests", timeout=60,
+                        params={"include": "data", "page": p, "per_page": PER_PAGE}).content
+            for p in range(1, pages + 1)
+        ]  # fmt: skip
+    records = pages * PER_PAGE
+    parse = median_seconds(lambda: [orjson.loads(b) for b in bodies], 3)
+
+    def write(dest: Destination, offset: int) -> float:
+        started = time.perf_counter()
+        for first in range(0, pages, 8):  # the engine's batches of up to 8 pages
+            rows = [r for b in bodies[first : first + 8] for r in orjson.loads(b)["data"]]
+            for row in rows:
+                row["id"] += offset
+            dest.write_batch("requests", rows, None)
+        return time.perf_counter() - started
+
+    with open_destination(f"duckdb:///{work / 'cost.duckdb'}") as dest:
+        empty = write(dest, 0)
+        for round_ in range(1, 10):  # 9 more rounds: the table holds 10x the records
+            write(dest, round_ * 10**7)
+        full = write(dest, 10 * 10**7)
+    return [
+        Figure(NAME, "client_cost_vs_parse", empty / parse, None,
+               f"parse + convert + write {1e6 * empty / records:.0f} µs per record vs parse "
+               f"alone {1e6 * parse / records:.0f} µs ({records:,} requests, DuckDB)"),
+        Figure(NAME, "client_cost_10x_table", full / empty, ("<=", 1.3),
+               f"{1e6 * full / records:.0f} µs per record into {10 * records:,} rows vs "
+               f"{1e6 * empty / records:.0f} µs into an empty table"),
     ]  # fmt: skip
 
 
