@@ -29,6 +29,14 @@ from tests.fixtures.stack import PmStack
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def no_grant_interval(pm_stack: PmStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No wait between two grants: the default 5 s spacing has its own test (in
+    test_auth_token_failures); in a renewal test it only makes the renewal wait. After
+    ``pm_stack``, which clears every PROCESSMAKER_* variable."""
+    monkeypatch.setenv("PROCESSMAKER_TOKEN_MIN_INTERVAL", "0")
+
+
 def client_for(provider: TokenProvider, stack: PmStack) -> ProcessMakerClient:
     return ProcessMakerClient(stack.sandbox.url, BearerAuth(provider), retries=1, backoff=0.01)
 
@@ -178,6 +186,7 @@ def test_pat_is_used_as_is_without_any_grant(pm_stack: PmStack) -> None:
     assert pm_stack.control.stats()["grants_total"] == 0
 
 
+@pytest.mark.usefixtures("no_grant_interval")
 def test_revoked_token_is_renewed_once_and_the_call_replayed(pm_stack: PmStack) -> None:
     provider = get_token_provider()
     with client_for(provider, pm_stack) as client:
@@ -190,6 +199,7 @@ def test_revoked_token_is_renewed_once_and_the_call_replayed(pm_stack: PmStack) 
     assert stats["requests"]["GET /api/1.0/groups"] == 3  # ok, 401, replay
 
 
+@pytest.mark.usefixtures("no_grant_interval")
 def test_a_second_401_is_an_error_naming_the_fix(pm_stack: PmStack) -> None:
     pm_stack.put(personal_access_token=fresh_pat(pm_stack))
     provider = get_token_provider()
@@ -200,6 +210,7 @@ def test_a_second_401_is_an_error_naming_the_fix(pm_stack: PmStack) -> None:
             client.get_page("/groups")
 
 
+@pytest.mark.usefixtures("no_grant_interval")
 def test_expired_token_is_renewed_before_use(pm_stack: PmStack) -> None:
     pm_stack.control.set_token_ttl(2)
     provider = get_token_provider()

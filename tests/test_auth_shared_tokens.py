@@ -159,6 +159,16 @@ class SealingEndpoint(TokenEndpoint):
         return token
 
 
+def unseal_key(server: DevVault, timeout: float = 30) -> str:
+    """The dev server's unseal key: its banner comes a moment after it first answers (about
+    0.1 s; more on a busy machine), so wait for it."""
+    deadline = time.monotonic() + timeout
+    while (found := re.search(r"Unseal Key: (\S+)", server.output())) is None:
+        assert time.monotonic() < deadline, "no unseal key in the dev server's output"
+        time.sleep(0.05)
+    return found.group(1)
+
+
 def test_a_rotation_vault_cannot_take_fails_the_run_once_and_keeps_it_working(
     pm_stack: PmStack,
 ) -> None:
@@ -180,9 +190,7 @@ def test_a_rotation_vault_cannot_take_fails_the_run_once_and_keeps_it_working(
             assert client.get_page("/users")["data"]
         # Vault is back before the process ends: what atexit runs stores the rotation.
         bao = OpenBao(server)
-        unseal_key = re.search(r"Unseal Key: (\S+)", server.output())
-        assert unseal_key is not None
-        bao.client.sys.submit_unseal_key(unseal_key.group(1))
+        bao.client.sys.submit_unseal_key(unseal_key(server))
         shared._store_at_exit()
         stored = bao.client.secrets.kv.v2.read_secret_version(
             path="pm", mount_point="secret", raise_on_deleted_version=True

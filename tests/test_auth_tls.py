@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.api.client import _SESSIONS
 from tasks.auth import reset_token_providers
 from tasks.connection import open_client
 from tasks.errors import ConfigurationError
@@ -53,6 +54,9 @@ def https_env(
     reset_token_providers()
     yield https_sandbox.ca.cert_file
     reset_token_providers()
+    # Close the process's pooled sessions: an idle keep-alive TLS connection left open makes
+    # the HTTPS sandbox's shutdown wait 10 s for a close_notify that never comes.
+    _SESSIONS.reset()
 
 
 def test_the_ca_bundle_setting_wins_over_the_environment(

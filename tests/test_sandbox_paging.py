@@ -23,27 +23,28 @@ def big_sandbox() -> Iterator[SandboxServer]:
 
 
 def test_pages_through_100k_requests_in_total_order(big_sandbox: SandboxServer) -> None:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {big_sandbox.config.pat}"
-    url = f"{big_sandbox.url}/api/1.0/requests"
-    last_page = RECORDS // PER_PAGE
-    keys: list[tuple[str, int]] = []
-    for page in range(1, last_page + 2):
-        params = {"order_by": "updated_at", "per_page": PER_PAGE, "page": page}
-        response = session.get(url, params=params, timeout=60)
-        assert response.status_code == 200
-        body = response.json()
-        meta = body["meta"]
-        count = PER_PAGE if page <= last_page else 0
-        assert (meta["total"], meta["per_page"], meta["current_page"], meta["count"]) == (
-            RECORDS, PER_PAGE, page, count,
-        )  # fmt: skip
-        assert meta["last_page"] == meta["total_pages"] == last_page
-        assert (meta["from"], meta["to"]) == (
-            ((page - 1) * PER_PAGE + 1, page * PER_PAGE) if count else (None, None)
-        )
-        assert [link["active"] for link in meta["links"]].count(True) == (1 if count else 0)
-        keys.extend((row["updated_at"], row["id"]) for row in body["data"])
+    # Closed at the end: an open keep-alive connection holds up the sandbox's shutdown.
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {big_sandbox.config.pat}"
+        url = f"{big_sandbox.url}/api/1.0/requests"
+        last_page = RECORDS // PER_PAGE
+        keys: list[tuple[str, int]] = []
+        for page in range(1, last_page + 2):
+            params = {"order_by": "updated_at", "per_page": PER_PAGE, "page": page}
+            response = session.get(url, params=params, timeout=60)
+            assert response.status_code == 200
+            body = response.json()
+            meta = body["meta"]
+            count = PER_PAGE if page <= last_page else 0
+            assert (meta["total"], meta["per_page"], meta["current_page"], meta["count"]) == (
+                RECORDS, PER_PAGE, page, count,
+            )  # fmt: skip
+            assert meta["last_page"] == meta["total_pages"] == last_page
+            assert (meta["from"], meta["to"]) == (
+                ((page - 1) * PER_PAGE + 1, page * PER_PAGE) if count else (None, None)
+            )
+            assert [link["active"] for link in meta["links"]].count(True) == (1 if count else 0)
+            keys.extend((row["updated_at"], row["id"]) for row in body["data"])
     assert keys == sorted(keys)
     assert len({key[1] for key in keys}) == RECORDS
 
