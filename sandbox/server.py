@@ -61,6 +61,8 @@ class SandboxServer:
                 self.app, host=config.host, port=config.port, log_level="warning",
                 access_log=False, lifespan="off", timeout_keep_alive=30, server_header=False,
                 ssl_certfile=certfile, ssl_keyfile=keyfile,
+                # A client that left a keep-alive connection open must not hold a stop for 10 s.
+                timeout_graceful_shutdown=1,
             )
         )  # fmt: skip
         self._thread: threading.Thread | None = None

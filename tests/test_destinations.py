@@ -299,11 +299,22 @@ def test_duckdb_memory_is_bounded_unless_the_url_says(tmp_path: Path) -> None:
     """DuckDB's own default (80% of RAM) would let a sync's memory grow with the table."""
     with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}") as bounded:
         default = _memory_limit(bounded)
-    with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=1GB") as raised:
-        assert _memory_limit(raised) == "953.6 MiB"  # 1GB = 10^9 bytes, shown in MiB
+    with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=2GB") as raised:
+        assert _memory_limit(raised) == "1.8 GiB"  # 2GB = 2x10^9 bytes
         raised.write_batch("users", [{"id": 1, "updated_at": "2025-08-14T00:50:02+00:00"}], None)
-    assert default == "122.0 MiB"  # 128MB
+    assert default == "953.6 MiB"  # 1GB
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb"] == ["a.duckdb"]
+
+
+def test_duckdb_out_of_memory_is_reported_as_such_with_the_fix(tmp_path: Path) -> None:
+    """Not as the "transaction is aborted" error of the cleanup after it."""
+    url = f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=8MB"
+    rows = [{"id": i, "updated_at": "2025-08-14T00:50:02+00:00", "name": "x" * 3000}
+            for i in range(20_000)]  # fmt: skip
+    with open_destination(url) as dest, pytest.raises(DestinationError) as caught:
+        dest.write_batch("users", rows, None)
+    assert "Out of Memory" in str(caught.value)
+    assert str(caught.value).endswith("raise ?memory_limit= in the destination URL (default 1GB)")
 
 
 def test_duckdb_bad_memory_limit_names_the_url_setting(tmp_path: Path) -> None:

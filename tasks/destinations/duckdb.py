@@ -26,9 +26,10 @@ _ARROW_TYPES = {
 _PID = re.compile(r"\(PID \d+\)")
 # DuckDB's own default is 80% of the machine's memory, kept as a cache of every block it
 # touched: a sync's memory then grows with the table (measured: 253 MB at 10k requests, 452
-# MB at 300k). A sync only appends and upserts, so a bounded buffer costs it no speed and
-# keeps a worker's memory flat; ``?memory_limit=2GB`` in the URL raises it.
-DEFAULT_MEMORY_LIMIT = "128MB"
+# MB at 300k). A bound keeps a worker's memory from following the table. Not too tight: an
+# upsert holds its whole batch (16 pages of tasks, each embedding its request, process and
+# user) and failed with "Out of Memory" at 128MB. ``?memory_limit=2GB`` in the URL changes it.
+DEFAULT_MEMORY_LIMIT = "1GB"
 # Driver error class -> the fix to suggest; the first match in MRO order wins.
 _FIXES: list[tuple[type[Exception], str]] = [
     (duckdb.ConnectionException, "the connection was closed: reopen the destination and rerun"),
@@ -36,6 +37,7 @@ _FIXES: list[tuple[type[Exception], str]] = [
     (duckdb.ConversionException, "a value does not fit its column: run a full refresh"),
     (duckdb.CatalogException, "the table does not match this version: run a full refresh"),
     (duckdb.IOException, "check the file's directory, permissions and free disk space"),
+    (duckdb.OutOfMemoryException, "raise ?memory_limit= in the destination URL (default 1GB)"),
     (duckdb.Error, "the transaction was rolled back: check the database file and rerun"),
 ]
 
@@ -119,7 +121,10 @@ class DuckDBDestination(SqlDestination):
         try:
             yield "_pm_batch"
         finally:
-            con.unregister("_pm_batch")
+            # In a transaction a failed statement aborted, this fails too: the statement's
+            # own error (out of memory, a constraint...) is the one to report.
+            with suppress(duckdb.Error):
+                con.unregister("_pm_batch")
 
     def _json_param(self, value: Mapping[str, Any]) -> Any:
         return canonical_json(dict(value))
