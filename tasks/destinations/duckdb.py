@@ -27,8 +27,8 @@ _PID = re.compile(r"\(PID \d+\)")
 # DuckDB's own default is 80% of the machine's memory, kept as a cache of every block it
 # touched: a sync's memory then grows with the table (measured: 253 MB at 10k requests, 452
 # MB at 300k). A bound keeps a worker's memory from following the table. Not too tight: an
-# upsert holds its whole batch (16 pages of tasks, each embedding its request, process and
-# user) and failed with "Out of Memory" at 128MB. ``?memory_limit=2GB`` in the URL changes it.
+# upsert holds its whole batch (tasks embed their request, process and user; 16 pages of
+# them failed with "Out of Memory" at 128MB). ``?memory_limit=2GB`` in the URL changes it.
 DEFAULT_MEMORY_LIMIT = "1GB"
 # Driver error class -> the fix to suggest; the first match in MRO order wins.
 _FIXES: list[tuple[type[Exception], str]] = [

@@ -29,8 +29,9 @@ __all__ = ["ResourceSync", "SyncResult", "progress_listeners"]
 # progress from here when the flow runs in its process.
 progress_listeners: list[Callable[[str, int], None]] = []
 # Pages written in one transaction at most: amortises a write's fixed cost (each batch of
-# requests is also one upsert per process's variables table), bounds memory.
-_BATCH_PAGES = 16
+# requests is also one upsert per process's variables table), bounds memory. 16 measured
+# about 8% less CPU, but a deeper read-ahead commits later: kept at 8.
+_BATCH_PAGES = 8
 
 
 @dataclass
@@ -113,10 +114,9 @@ class ResourceSync:
 
     def _sync(self, result: SyncResult, start: Watermark | None) -> None:
         until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=self.lag)
-        # Pages held at most, whatever the table's size: the queue (room for a whole batch, or
-        # one answer per request in flight and two more), the batch being written, and those
-        # in flight: 16 + 16 + 8 pages of 500 requests is about 50 MB.
-        depth = max(self.max_concurrency + 2, _BATCH_PAGES)
+        # Pages held at most, whatever the table's size: the queue (one answer per request in
+        # flight, and two more), the batch being written (up to 8), and those in flight.
+        depth = self.max_concurrency + 2
         with ReadAhead(self._reader().pages(start, until), depth) as ahead:
             for batch in ahead.batches(_BATCH_PAGES):
                 rows = [row for page, _ in batch for row in page]
