@@ -17,11 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from sandbox.config import SandboxConfig
 from sandbox.net import free_port
 from sandbox.openbao import DevVault
+from tests.fixtures.prefect_server import wait_healthy
 
 __all__ = ["HELLO", "AuditedVault", "Stack", "flow_run", "prefect_server", "whole_process"]
 
@@ -60,16 +59,7 @@ def prefect_server(home: Path) -> Iterator[str]:
     )  # fmt: skip
     api = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if requests.get(f"{api}/health", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("prefect server start did not come up")
-            time.sleep(0.5)
+        wait_healthy(api, process, timeout=300)
         yield api
     finally:
         process.terminate()

@@ -47,7 +47,7 @@ def _rest(api: str, method: str, path: str, body: object = None) -> Any:
         return json.load(response)
 
 
-def _wait_healthy(api: str, server: subprocess.Popen[bytes], timeout: float = 180) -> None:
+def wait_healthy(api: str, server: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -114,7 +114,7 @@ def main() -> int:
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
-            _wait_healthy(env["PREFECT_API_URL"], server)
+            wait_healthy(env["PREFECT_API_URL"], server)
             _prefect(env, "work-pool", "create", "processmaker", "--type", "process")
             _prefect(env, "deploy", "--all")
             _prefect(env, "block", "register", "-m", "tasks.blocks")
