@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -17,13 +16,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.config import SandboxConfig
 
 __all__ = [
     "Comparison",
@@ -199,8 +197,8 @@ class PatAuth(requests.auth.AuthBase):
 # measure the client, not that artifact. Harmless once sandbox/server.py sets it itself.
 _CHILD = """
 import json, socket, sys
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
 server = SandboxServer(SandboxConfig(**json.loads(sys.argv[1])))
 server._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 with server.start():
@@ -218,14 +216,7 @@ def sandbox_process(config: SandboxConfig) -> Iterator[str]:
     it slows down itself. A real ProcessMaker runs elsewhere.
     """
     argv = [sys.executable, "-c", _CHILD, json.dumps(dataclasses.asdict(config))]
-    root = Path(__file__).resolve().parent.parent  # the checkout, for `import sandbox`
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-    }
-    process = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-    )
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()

@@ -19,7 +19,7 @@ def main() -> None:
     args: dict[str, Any] = json.loads(sys.argv[1])
     from prefect import flow
 
-    from flows.sync import sync
+    from processmaker_prefect.flows.sync import sync
 
     @flow(name="bench-warm-up")
     def hello() -> int:

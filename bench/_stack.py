@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sandbox.config import SandboxConfig
-from sandbox.net import free_port
-from sandbox.openbao import DevVault
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.net import free_port
+from processmaker_prefect.sandbox.openbao import DevVault
 from tests.fixtures.prefect_server import wait_healthy
 
 __all__ = ["HELLO", "AuditedVault", "Stack", "flow_run", "prefect_server", "whole_process"]

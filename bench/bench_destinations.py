@@ -27,10 +27,10 @@ from typing import Any
 import duckdb
 
 from bench._common import Comparison, median_of, print_comparisons
-from sandbox.postgres import DevPostgres
-from tasks.catalogue import spec_for
-from tasks.destinations import Watermark, open_destination
-from tasks.destinations.batch import to_batch
+from processmaker_prefect.catalogue import spec_for
+from processmaker_prefect.destinations import Watermark, open_destination
+from processmaker_prefect.destinations.batch import to_batch
+from processmaker_prefect.sandbox.postgres import DevPostgres
 
 NAME = "destinations"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

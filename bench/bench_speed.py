@@ -48,8 +48,8 @@ from bench._stack import (
     prefect_server,
     whole_process,
 )
-from sandbox.config import SandboxConfig
-from tasks.destinations import Destination, open_destination
+from processmaker_prefect.destinations import Destination, open_destination
+from processmaker_prefect.sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "speed"

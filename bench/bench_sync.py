@@ -28,11 +28,11 @@ from bench._common import (
     sandbox_process,
     timed,
 )
-from sandbox.config import SandboxConfig
-from tasks.api import ProcessMakerClient
-from tasks.catalogue import RESOURCES
-from tasks.destinations import open_destination
-from tasks.sync import ResourceSync
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.catalogue import RESOURCES
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sync import ResourceSync
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "sync"

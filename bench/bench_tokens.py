@@ -25,15 +25,15 @@ import requests
 from pydantic import SecretStr
 
 from bench._common import Comparison, median_seconds, print_comparisons, sandbox_process
-from sandbox.config import SandboxConfig
-from sandbox.openbao import DevVault
-from tasks.api import ProcessMakerClient
-from tasks.auth import BearerAuth, TokenProvider
-from tasks.auth.grants import Grant, PasswordGrant
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import TokenEndpointUnavailableError
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.auth import BearerAuth, TokenProvider
+from processmaker_prefect.auth.grants import Grant, PasswordGrant
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import TokenEndpointUnavailableError
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.openbao import DevVault
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "tokens"

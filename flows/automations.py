@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tasks import ConfigurationError
+from processmaker_prefect import ConfigurationError
 
 __all__ = ["AUTOMATIONS_FILE", "LoadedAutomation", "load_automations"]
 

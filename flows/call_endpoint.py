@@ -9,15 +9,15 @@ from urllib.parse import unquote
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows import markdown
-from flows.run_names import connection_label, parameter
-from tasks import (
+from processmaker_prefect import (
     HIDE_NONE,
     ConfigurationError,
     ConnectionParameter,
     call_processmaker_endpoint,
     connection_name,
 )
+from processmaker_prefect.flows import markdown
+from processmaker_prefect.flows.run_names import connection_label, parameter
 
 __all__ = ["call_endpoint"]
 

@@ -22,7 +22,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 from cyclopts import App, Parameter
 from rich.console import Console
 
-from tasks import DEFAULT_RESOURCES, DEFAULT_URL, ProcessMakerPrefectError
+from processmaker_prefect import DEFAULT_RESOURCES, DEFAULT_URL, ProcessMakerPrefectError
 
 __all__ = ["app", "main"]
 
@@ -43,7 +43,7 @@ def doctor() -> int:
     check, then when each credential expires; exits 0 when all pass (a credential expiring
     soon is a warning), 1 at the first failure with its cause and fix.
     """
-    from tasks import run_checks
+    from processmaker_prefect import run_checks
 
     failed = False
     for result in run_checks():
@@ -90,7 +90,7 @@ def login(
         open_browser: Open the authorize URL in a browser.
         timeout: Seconds to wait for the redirect.
     """
-    from tasks import (
+    from processmaker_prefect import (
         AuthorizationCodeLogin,
         CallbackListener,
         ConfigurationError,
@@ -184,8 +184,8 @@ def sandbox(
     """
     from dataclasses import replace
 
-    from sandbox.config import SandboxConfig
-    from sandbox.server import serve
+    from processmaker_prefect.sandbox.config import SandboxConfig
+    from processmaker_prefect.sandbox.server import serve
 
     overrides: dict[str, Any] = {
         key: value
@@ -215,7 +215,7 @@ def demo(*, records: int = 5_000, workdir: str = ".demo") -> int:
     import signal
     from pathlib import Path
 
-    from flows.demo import run_demo
+    from processmaker_prefect.flows.demo import run_demo
 
     # SIGTERM unwinds like Ctrl-C, so the OpenBao and sandbox it started are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -249,8 +249,8 @@ def sync(
     from rich.live import Live
     from rich.table import Table
 
-    from flows.sync import sync as sync_flow
-    from tasks import load_connection, progress_listeners, resource_for
+    from processmaker_prefect import load_connection, progress_listeners, resource_for
+    from processmaker_prefect.flows.sync import sync as sync_flow
 
     names = [r.strip() for r in resources.split(",") if r.strip()]
     for name in names:
@@ -308,7 +308,7 @@ def automations(*, notify: str) -> int:
         notify: The Prefect notification block to send through, as type-slug/name
             (e.g. custom-webhook/processmaker-alerts, slack-webhook/ops).
     """
-    from flows.automations import load_automations
+    from processmaker_prefect.flows.automations import load_automations
 
     for loaded in load_automations(notify):
         mark = "[green]ok[/]  " if loaded.id else "[yellow]skip[/]"
@@ -317,7 +317,7 @@ def automations(*, notify: str) -> int:
 
 
 def _filters(items: list[str]) -> dict[str, str]:
-    from tasks import ConfigurationError
+    from processmaker_prefect import ConfigurationError
 
     pairs = [item.partition("=") for item in items]
     if bad := [item for item, (_, sep, pmql) in zip(items, pairs, strict=True) if not sep or

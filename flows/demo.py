@@ -17,9 +17,9 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.config import SandboxConfig
-from sandbox.openbao import DevVault
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.openbao import DevVault
+from processmaker_prefect.sandbox.server import SandboxServer
 
 __all__ = ["run_demo"]
 
@@ -59,8 +59,8 @@ def run_demo(
     *, records: int = 5_000, workdir: Path = Path(".demo"), console: Console | None = None
 ) -> dict[str, Any]:
     """Run the whole demo and print its summary; returns the summary as plain data."""
-    from flows.sync import sync
-    from tasks import open_destination, reset_token_providers, reset_vault_sessions
+    from processmaker_prefect import open_destination, reset_token_providers, reset_vault_sessions
+    from processmaker_prefect.flows.sync import sync
 
     console = console or Console()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -8,15 +8,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import markdown
-from flows.run_names import connection_label
-from tasks import (
+from processmaker_prefect import (
     ConnectionParameter,
     ProcessMakerPrefectError,
     connection_name,
     resolve_settings,
     run_checks,
 )
+from processmaker_prefect.flows import markdown
+from processmaker_prefect.flows.run_names import connection_label
 
 __all__ = ["HealthcheckFailed", "healthcheck"]
 

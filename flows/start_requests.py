@@ -8,15 +8,15 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
-from flows import markdown
-from flows.run_names import connection_label, parameter
-from tasks import (
+from processmaker_prefect import (
     HIDE_NONE,
     ConnectionParameter,
     ProcessMakerPrefectError,
     connection_name,
     start_processmaker_request,
 )
+from processmaker_prefect.flows import markdown
+from processmaker_prefect.flows.run_names import connection_label, parameter
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 

@@ -9,9 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
 
-from flows import markdown
-from flows.run_names import connection_label, parameter
-from tasks import (
+from processmaker_prefect import (
     DEFAULT_RESOURCES,
     DEFAULT_URL,
     HIDE_NONE,
@@ -33,6 +31,8 @@ from tasks import (
     resource_for,
     sync_resource,
 )
+from processmaker_prefect.flows import markdown
+from processmaker_prefect.flows.run_names import connection_label, parameter
 
 __all__ = ["DEFAULT_RESOURCES", "ResourceName", "SyncFailed", "sync"]
 
@@ -106,7 +106,7 @@ def sync(
 
     Example:
         ```python
-        from flows.sync import sync
+        from processmaker_prefect.flows.sync import sync
         sync(resources=["requests", "tasks"], destination="duckdb:///~/pm.duckdb")
         ```
     """

@@ -1,17 +1,19 @@
-"""``python -m sandbox --port 8080 --records 1000 --seed 1``: serve a ProcessMaker sandbox."""
+"""``python -m processmaker_prefect.sandbox --port 8080``: serve a ProcessMaker sandbox."""
 
 from __future__ import annotations
 
 import argparse
 
-from sandbox.config import SandboxConfig
-from sandbox.server import serve
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import serve
 
 
 def parse_config(argv: list[str] | None = None) -> SandboxConfig:
     """The sandbox settings named by the command line (defaults: ``SandboxConfig()``)."""
     defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m processmaker_prefect.sandbox", description=__doc__
+    )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port, help="0 picks a free port")
     parser.add_argument("--records", type=int, default=defaults.records, help="requests to seed")

@@ -13,10 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.admin_serializers import SERIALIZERS
-from sandbox.listing import ApiError, ListQuery, ListResponse, api_endpoint, list_page, not_found
-from sandbox.seed_admin import REQUEST, TASK
-from sandbox.store import Store
+from processmaker_prefect.sandbox.admin_serializers import SERIALIZERS
+from processmaker_prefect.sandbox.listing import (
+    ApiError,
+    ListQuery,
+    ListResponse,
+    api_endpoint,
+    list_page,
+    not_found,
+)
+from processmaker_prefect.sandbox.seed_admin import REQUEST, TASK
+from processmaker_prefect.sandbox.store import Store
 
 __all__ = ["admin_routes"]
 

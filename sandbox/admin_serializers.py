@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.serializers import iso, user_json, uuid_for
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.serializers import iso, user_json, uuid_for
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = ["SERIALIZERS"]
 

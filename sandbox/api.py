@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.admin_api import admin_routes
-from sandbox.collections_api import collection_routes
-from sandbox.envelope import envelope
-from sandbox.listing import (
+from processmaker_prefect.sandbox.admin_api import admin_routes
+from processmaker_prefect.sandbox.collections_api import collection_routes
+from processmaker_prefect.sandbox.envelope import envelope
+from processmaker_prefect.sandbox.listing import (
     ApiError,
     ListQuery,
     ListResponse,
@@ -25,7 +25,7 @@ from sandbox.listing import (
     not_found,
     validation_error,
 )
-from sandbox.serializers import (
+from processmaker_prefect.sandbox.serializers import (
     group_json,
     process_json,
     request_json,
@@ -33,7 +33,7 @@ from sandbox.serializers import (
     tasks_json,
     user_json,
 )
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = ["PREFIX", "api_routes"]
 

@@ -8,16 +8,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from sandbox.api import api_routes
-from sandbox.churn import Churn
-from sandbox.config import SandboxConfig
-from sandbox.control import control_routes
-from sandbox.fault_middleware import FaultMiddleware
-from sandbox.faults import Faults
-from sandbox.oauth import OAuthServer
-from sandbox.oauth_routes import oauth_routes
-from sandbox.stats import Stats
-from sandbox.store import Store
+from processmaker_prefect.sandbox.api import api_routes
+from processmaker_prefect.sandbox.churn import Churn
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.control import control_routes
+from processmaker_prefect.sandbox.fault_middleware import FaultMiddleware
+from processmaker_prefect.sandbox.faults import Faults
+from processmaker_prefect.sandbox.oauth import OAuthServer
+from processmaker_prefect.sandbox.oauth_routes import oauth_routes
+from processmaker_prefect.sandbox.stats import Stats
+from processmaker_prefect.sandbox.store import Store
 
 __all__ = ["SandboxState", "create_app"]
 

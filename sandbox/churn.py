@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sandbox.mutations import cast_request_data, set_request_data, update_rows
-from sandbox.resources import RESOURCES
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.mutations import cast_request_data, set_request_data, update_rows
+from processmaker_prefect.sandbox.resources import RESOURCES
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = ["Churn"]
 

@@ -8,10 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.listing import ListQuery, ListResponse, api_endpoint, json_body, list_page, not_found
-from sandbox.listing import validation_error as _invalid
-from sandbox.serializers import collection_json, record_json
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.listing import (
+    ListQuery,
+    ListResponse,
+    api_endpoint,
+    json_body,
+    list_page,
+    not_found,
+)
+from processmaker_prefect.sandbox.listing import validation_error as _invalid
+from processmaker_prefect.sandbox.serializers import collection_json, record_json
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = ["collection_routes"]
 

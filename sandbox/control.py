@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.faults import FaultSettings
-from sandbox.mutations import CASTS
-from sandbox.oauth_routes import token_json
-from sandbox.resources import RESOURCES
-from sandbox.serializers import iso
+from processmaker_prefect.sandbox.faults import FaultSettings
+from processmaker_prefect.sandbox.mutations import CASTS
+from processmaker_prefect.sandbox.oauth_routes import token_json
+from processmaker_prefect.sandbox.resources import RESOURCES
+from processmaker_prefect.sandbox.serializers import iso
 
 __all__ = ["control_routes"]
 

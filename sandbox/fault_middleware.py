@@ -15,8 +15,8 @@ from http import HTTPStatus
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.faults import Fault, Faults
-from sandbox.stats import Stats
+from processmaker_prefect.sandbox.faults import Fault, Faults
+from processmaker_prefect.sandbox.stats import Stats
 
 __all__ = ["FaultMiddleware"]
 

@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.envelope import envelope
-from sandbox.pmql import PmqlError, PmqlQueryError, compile_pmql
-from sandbox.resources import RESOURCES
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.envelope import envelope
+from processmaker_prefect.sandbox.pmql import PmqlError, PmqlQueryError, compile_pmql
+from processmaker_prefect.sandbox.resources import RESOURCES
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = [
     "ApiError",

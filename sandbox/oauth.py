@@ -25,12 +25,16 @@ from oauthlib.oauth2 import (
 )
 from oauthlib.oauth2.rfc6749 import errors as oauthlib_errors
 
-from sandbox.config import SandboxConfig
-from sandbox.oauth_errors import LeagueError, from_oauthlib, from_oauthlib_error
-from sandbox.oauth_validator import ADMIN_USER_ID, PassportValidator, same
-from sandbox.stats import Stats
-from sandbox.throttle import Throttle
-from sandbox.tokens import AccessToken, TokenRegistry
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.oauth_errors import (
+    LeagueError,
+    from_oauthlib,
+    from_oauthlib_error,
+)
+from processmaker_prefect.sandbox.oauth_validator import ADMIN_USER_ID, PassportValidator, same
+from processmaker_prefect.sandbox.stats import Stats
+from processmaker_prefect.sandbox.throttle import Throttle
+from processmaker_prefect.sandbox.tokens import AccessToken, TokenRegistry
 
 __all__ = ["ADMIN_USER_ID", "OAuthServer", "PendingAuthorization", "TokenResult"]
 

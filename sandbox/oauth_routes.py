@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.oauth import OAuthServer
-from sandbox.oauth_errors import LeagueError
-from sandbox.tokens import AccessToken
+from processmaker_prefect.sandbox.oauth import OAuthServer
+from processmaker_prefect.sandbox.oauth_errors import LeagueError
+from processmaker_prefect.sandbox.tokens import AccessToken
 
 __all__ = ["oauth_routes", "token_json"]
 

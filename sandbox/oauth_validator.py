@@ -23,10 +23,10 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import (
 )
 from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
-from sandbox.config import SandboxConfig
-from sandbox.oauth_errors import LeagueError
-from sandbox.stats import Stats
-from sandbox.tokens import AUTH_CODE_TTL, AuthCode, TokenRegistry
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.oauth_errors import LeagueError
+from processmaker_prefect.sandbox.stats import Stats
+from processmaker_prefect.sandbox.tokens import AUTH_CODE_TTL, AuthCode, TokenRegistry
 
 __all__ = ["ADMIN_USER_ID", "PassportValidator", "same"]
 

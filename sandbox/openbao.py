@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-from sandbox.net import free_port
+from processmaker_prefect.sandbox.net import free_port
 
 __all__ = ["DevVault", "find_bao"]
 

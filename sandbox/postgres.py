@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.net import free_port
+from processmaker_prefect.sandbox.net import free_port
 
 __all__ = ["DevPostgres"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sandbox.pmql import Field
+from processmaker_prefect.sandbox.pmql import Field
 
 __all__ = ["RESOURCES", "Resource"]
 

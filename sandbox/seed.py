@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sandbox.seed_admin import ADMIN_SCHEMA, seed_admin_tables
+from processmaker_prefect.sandbox.seed_admin import ADMIN_SCHEMA, seed_admin_tables
 
 __all__ = ["EPOCH", "SEED_END", "create_schema", "seed_database"]
 

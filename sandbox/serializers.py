@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.store import Row, Store
+from processmaker_prefect.sandbox.store import Row, Store
 
 __all__ = [
     "collection_json",

@@ -12,8 +12,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.app import create_app
-from sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.app import create_app
+from processmaker_prefect.sandbox.config import SandboxConfig
 
 __all__ = ["SandboxServer", "serve"]
 

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sandbox.config import SandboxConfig
-from sandbox.resources import RESOURCES
-from sandbox.seed import create_schema, seed_database
-from sandbox.seed_admin import ADMIN_TABLES, REQUEST
-from sandbox.snapshot import Snapshot
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.resources import RESOURCES
+from processmaker_prefect.sandbox.seed import create_schema, seed_database
+from processmaker_prefect.sandbox.seed_admin import ADMIN_TABLES, REQUEST
+from processmaker_prefect.sandbox.snapshot import Snapshot
 
 __all__ = ["Store"]
 

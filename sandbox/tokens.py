@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox.config import ONE_YEAR
+from processmaker_prefect.sandbox.config import ONE_YEAR
 
 __all__ = ["AccessToken", "AuthCode", "RefreshToken", "TokenRegistry"]
 

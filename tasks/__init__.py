@@ -1,82 +1,152 @@
-"""processmaker-prefect's library: Prefect tasks and the connection block over layers you can
-read from the folders.
+"""processmaker-prefect: Prefect 3 tasks, flows and a connection block for ProcessMaker 4,
+with credentials from HashiCorp Vault. Installed as one package, ``processmaker_prefect``.
+
+The library is in layers you can read from the folders (the repository's ``tasks/`` is this
+package; ``flows/`` is :mod:`processmaker_prefect.flows`, ``sandbox/`` is
+:mod:`processmaker_prefect.sandbox`):
 
 ==================  ===========================================================================
 ``errors``          the one error taxonomy (bottom: everything may raise these)
 ``settings``        ``VAULT_*`` and ``PROCESSMAKER_*``, read once
 ``spec_routes``     ProcessMaker's list routes from its OpenAPI spec (``routes.json``)
 ``redaction``,      shared leaves: scrubbing secrets, reading times, the process-wide cache,
-``times``, ...      the resource catalogue, Prefect form schemas (``forms``), one sync per
-                    destination (``destination_locks``)
+``times``, ...      the resource catalogue, the event grammar and its plain hook (``events``)
 ``vault/``          Vault login methods, the hvac session, KV secrets
 ``api/``            TLS policy, the retrying transport, paginators, the REST client
 ``auth/``           credentials, token grants, the token provider, the PKCE login
 ``destinations/``   DuckDB and PostgreSQL over one SQL layer, rows and watermark in one
                     transaction, request variables as columns, deletion marks
-``instance_limits`` a Prefect concurrency limit per ProcessMaker instance, around each call
 ``sync/``           readers and the engine: what changed, stored with its watermark; reconcile
-``connection``      settings -> Vault -> token provider -> client
-``blocks``          the ProcessMakerConnection block (``get_client()``)
-task modules        ``api_calls``, ``vault_secrets``, ``token_checks``, ``resource_sync``,
-                    ``health_checks``: thin Prefect tasks, and the doctor/healthcheck checks
+``health_checks``   the doctor/healthcheck checks
+``prefect_layer/``  the only layer that imports Prefect: the ``@task``s, the
+                    ProcessMakerConnection block, the event sink, destination locks, instance
+                    limits, form schemas, and the connection wiring
 ==================  ===========================================================================
 
 A module imports only from layers above it in this table; ``api/`` and ``destinations/``
-know nothing of Vault or tokens. The rules are checked by import-linter in ``make lint``
-(``.importlinter``). ``flows/`` uses only what this module exports.
+know nothing of Vault or tokens; only ``prefect_layer/`` imports Prefect. The rules are
+import-linter contracts (``.importlinter``, run by ``make lint``). ``flows/`` uses only what
+this module exports.
+
+Importing this package is cheap: each name below is imported on first use (PEP 562), so the
+command line answers ``--help`` without loading Prefect, and the sandbox without the library.
 """
 
 from __future__ import annotations
 
-from tasks.api import check_transport, verify_option
-from tasks.api_calls import (
-    call_processmaker_endpoint,
-    complete_processmaker_task,
-    list_processmaker_records,
-    start_processmaker_request,
-)
-from tasks.auth import (
-    AuthorizationCodeLogin,
-    CallbackListener,
-    ProcessMakerCredentials,
-    TokenEndpoint,
-    choose_grant,
-    reset_token_providers,
-    save_refresh_token,
-)
-from tasks.blocks import (
-    ConnectionParameter,
-    ProcessMakerConnection,
-    connection_name,
-    load_connection,
-    resolve_settings,
-)
-from tasks.catalogue import DEFAULT_RESOURCES, RESOURCE_NAMES, RESOURCES, resource_for
-from tasks.connection import open_client
-from tasks.destination_locks import destination_lock, destination_lock_name
-from tasks.destinations import (
-    DEFAULT_URL,
-    check_destination_url,
-    open_destination,
-    redact_userinfo,
-)
-from tasks.errors import (
-    ConfigurationError,
-    ProcessMakerAuthError,
-    ProcessMakerPrefectError,
-    ProcessMakerUnavailableError,
-    TokenError,
-    VaultError,
-)
-from tasks.forms import HIDE_NONE
-from tasks.health_checks import CheckResult, run_checks
-from tasks.instance_limits import instance_limit_name
-from tasks.resource_sync import reconcile_resource, sync_resource
-from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
-from tasks.sync import progress_listeners
-from tasks.token_checks import check_token
-from tasks.vault import get_vault, reset_vault_sessions
-from tasks.vault_secrets import read_vault_secret
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processmaker_prefect.api import check_transport, verify_option
+    from processmaker_prefect.auth import (
+        AuthorizationCodeLogin,
+        CallbackListener,
+        ProcessMakerCredentials,
+        TokenEndpoint,
+        choose_grant,
+        reset_token_providers,
+        save_refresh_token,
+    )
+    from processmaker_prefect.catalogue import (
+        DEFAULT_RESOURCES,
+        RESOURCE_NAMES,
+        RESOURCES,
+        resource_for,
+    )
+    from processmaker_prefect.destinations import (
+        DEFAULT_URL,
+        check_destination_url,
+        open_destination,
+        redact_userinfo,
+    )
+    from processmaker_prefect.errors import (
+        ConfigurationError,
+        ProcessMakerAuthError,
+        ProcessMakerPrefectError,
+        ProcessMakerUnavailableError,
+        TokenError,
+        VaultError,
+    )
+    from processmaker_prefect.health_checks import CheckResult, run_checks
+    from processmaker_prefect.prefect_layer.api_calls import (
+        call_processmaker_endpoint,
+        complete_processmaker_task,
+        list_processmaker_records,
+        start_processmaker_request,
+    )
+    from processmaker_prefect.prefect_layer.blocks import (
+        ConnectionParameter,
+        ProcessMakerConnection,
+        connection_name,
+        load_connection,
+        resolve_settings,
+    )
+    from processmaker_prefect.prefect_layer.connection import open_client
+    from processmaker_prefect.prefect_layer.destination_locks import (
+        destination_lock,
+        destination_lock_name,
+    )
+    from processmaker_prefect.prefect_layer.forms import HIDE_NONE
+    from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
+    from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
+    from processmaker_prefect.prefect_layer.token_checks import check_token
+    from processmaker_prefect.prefect_layer.vault_secrets import read_vault_secret
+    from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
+    from processmaker_prefect.sync import progress_listeners
+    from processmaker_prefect.vault import get_vault, reset_vault_sessions
+
+_EXPORTS: dict[str, str] = {
+    "AuthorizationCodeLogin": "processmaker_prefect.auth",
+    "CallbackListener": "processmaker_prefect.auth",
+    "CheckResult": "processmaker_prefect.health_checks",
+    "ConfigurationError": "processmaker_prefect.errors",
+    "ConnectionParameter": "processmaker_prefect.prefect_layer.blocks",
+    "DEFAULT_RESOURCES": "processmaker_prefect.catalogue",
+    "DEFAULT_URL": "processmaker_prefect.destinations",
+    "HIDE_NONE": "processmaker_prefect.prefect_layer.forms",
+    "ProcessMakerAuthError": "processmaker_prefect.errors",
+    "ProcessMakerConnection": "processmaker_prefect.prefect_layer.blocks",
+    "ProcessMakerCredentials": "processmaker_prefect.auth",
+    "ProcessMakerPrefectError": "processmaker_prefect.errors",
+    "ProcessMakerSettings": "processmaker_prefect.settings",
+    "ProcessMakerUnavailableError": "processmaker_prefect.errors",
+    "RESOURCES": "processmaker_prefect.catalogue",
+    "RESOURCE_NAMES": "processmaker_prefect.catalogue",
+    "TokenEndpoint": "processmaker_prefect.auth",
+    "TokenError": "processmaker_prefect.errors",
+    "VaultError": "processmaker_prefect.errors",
+    "VaultSettings": "processmaker_prefect.settings",
+    "call_processmaker_endpoint": "processmaker_prefect.prefect_layer.api_calls",
+    "check_destination_url": "processmaker_prefect.destinations",
+    "check_token": "processmaker_prefect.prefect_layer.token_checks",
+    "check_transport": "processmaker_prefect.api",
+    "choose_grant": "processmaker_prefect.auth",
+    "complete_processmaker_task": "processmaker_prefect.prefect_layer.api_calls",
+    "connection_name": "processmaker_prefect.prefect_layer.blocks",
+    "destination_lock": "processmaker_prefect.prefect_layer.destination_locks",
+    "destination_lock_name": "processmaker_prefect.prefect_layer.destination_locks",
+    "get_vault": "processmaker_prefect.vault",
+    "instance_limit_name": "processmaker_prefect.prefect_layer.instance_limits",
+    "list_processmaker_records": "processmaker_prefect.prefect_layer.api_calls",
+    "load_connection": "processmaker_prefect.prefect_layer.blocks",
+    "load_settings": "processmaker_prefect.settings",
+    "open_client": "processmaker_prefect.prefect_layer.connection",
+    "open_destination": "processmaker_prefect.destinations",
+    "progress_listeners": "processmaker_prefect.sync",
+    "read_vault_secret": "processmaker_prefect.prefect_layer.vault_secrets",
+    "reconcile_resource": "processmaker_prefect.prefect_layer.resource_sync",
+    "redact_userinfo": "processmaker_prefect.destinations",
+    "reset_token_providers": "processmaker_prefect.auth",
+    "reset_vault_sessions": "processmaker_prefect.vault",
+    "resolve_settings": "processmaker_prefect.prefect_layer.blocks",
+    "resource_for": "processmaker_prefect.catalogue",
+    "run_checks": "processmaker_prefect.health_checks",
+    "save_refresh_token": "processmaker_prefect.auth",
+    "start_processmaker_request": "processmaker_prefect.prefect_layer.api_calls",
+    "sync_resource": "processmaker_prefect.prefect_layer.resource_sync",
+    "verify_option": "processmaker_prefect.api",
+}
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -129,3 +199,16 @@ __all__ = [
     "sync_resource",
     "verify_option",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -3,7 +3,7 @@
 A resource is a list route under /api/1.0 and the table it lands in, keyed by ``id``: the typed
 columns below, then ``raw`` (the record as received, as JSON), ``_synced_at`` and
 ``_deleted_at``. The core resources are written out here; any other list route of
-ProcessMaker's spec (``tasks/routes.json``, see :mod:`tasks.spec_routes`) is a resource by its
+ProcessMaker's spec (``tasks/routes.json``, see :mod:`spec_routes`) is a resource by its
 name, its typed columns taken from the spec. Routes that can return secrets are refused.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal, cast
 
-from tasks.errors import ConfigurationError
-from tasks.spec_routes import load_routes
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.spec_routes import load_routes
 
 __all__ = [
     "DEFAULT_RESOURCES",

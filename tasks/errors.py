@@ -30,7 +30,7 @@ query string, a header, a token or any other secret value.
     └── DestinationError                   the sync destination failed; nothing half-written
 
 (R) marks subclasses of :class:`RetriableError`: only those are retried, by urllib3 inside a
-call, by the client for a list page (``tasks.api.page_reads``), or by Prefect through
+call, by the client for a list page (``processmaker_prefect.api.page_reads``), or by Prefect through
 :func:`is_retriable` as a task's ``retry_condition_fn``.
 """
 
@@ -188,7 +188,7 @@ class ProcessMakerServerError(ProcessMakerAPIError, RetriableError):
 class ProcessMakerUnavailableError(ProcessMakerAPIError):
     """ProcessMaker looks down: so many calls in a row failed that calls stop for a while.
 
-    Raised by the circuit breaker (``tasks.api.breaker``) instead of spending every retry of
+    Raised by the circuit breaker (``api.breaker``) instead of spending every retry of
     every call on an outage. Not retriable on purpose: Prefect's retries come seconds later,
     while the breaker is still open; the next scheduled run resumes from the watermark.
     """

@@ -17,9 +17,10 @@ logins, the Vault server (``vault.server.<addr>``); the Vault secret is a relate
 (``vault.secret.<mount/path>``). Payloads hold names, times and counts: never a value read
 from Vault or a token.
 
-Emitting must never fail or slow a run: outside a flow run and without ``PREFECT_API_URL``,
-Prefect's ``emit_event`` would start a local server first (tens of seconds), so the event is
-skipped instead. Identical refusals seen by many threads are sent once (``once=``).
+This module is a plain hook: the layers below Prefect report here, and the Prefect layer
+installs the sink that sends (:mod:`processmaker_prefect.prefect_layer.event_sink`). With no
+sink installed an event is dropped. Emitting must never fail or slow a run; identical refusals
+seen by many threads are sent once (``once=``).
 """
 
 from __future__ import annotations
@@ -29,16 +30,18 @@ import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 __all__ = [
     "EVENT_NAMES",
+    "EventSink",
     "emit",
     "instance_resource",
     "iso",
     "reset_emitted",
     "secret_resource",
+    "set_event_sink",
     "vault_resource",
     "vault_session_event",
 ]
@@ -106,15 +109,30 @@ def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def _prefect_listening() -> bool:
-    """Whether an event can go somewhere without starting a server: a configured API, or a
-    flow/task run (which already has one)."""
-    from prefect.context import FlowRunContext, TaskRunContext
-    from prefect.settings import get_current_settings
+class EventSink(Protocol):
+    """Where events go: the Prefect layer's sink, or a test's."""
 
-    if get_current_settings().api.url:
-        return True
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+    def listening(self) -> bool:
+        """Whether an event can be delivered now, cheaply (no server to start)."""
+
+    def send(
+        self,
+        event: str,
+        resource: dict[str, str],
+        related: list[dict[str, str]],
+        payload: dict[str, Any],
+    ) -> bool:
+        """Hand one event over; whether it was taken."""
+
+
+_sink: EventSink | None = None
+
+
+def set_event_sink(sink: EventSink | None) -> EventSink | None:
+    """Install ``sink`` for every later :func:`emit` (``None``: drop events); return the old one."""
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
 
 
 def _first_time(once: Hashable, window: float | None) -> bool:
@@ -136,7 +154,7 @@ def emit(
     once: Hashable | None = None,
     window: float | None = 300.0,
 ) -> bool:
-    """Send one event to Prefect, or skip it; never raises.
+    """Send one event to the installed sink, or skip it; never raises.
 
     Args:
         event: One of :data:`EVENT_NAMES`.
@@ -148,24 +166,23 @@ def emit(
         window: See ``once``.
 
     Returns:
-        Whether the event was handed to Prefect's events worker.
+        Whether the sink took the event.
     """
     if event not in EVENT_NAMES:
-        raise ValueError(f"unknown event name {event!r}: add it to tasks.events.EVENT_NAMES")
+        raise ValueError(f"unknown event name {event!r}: add it to EVENT_NAMES")
+    sink = _sink
     try:
-        if not _prefect_listening():
+        # A sink that cannot deliver now must not use up the once-key of a later event.
+        if sink is None or not sink.listening():
             return False
         if once is not None and not _first_time((event, once), window):
             return False
-        from prefect.events import emit_event
-
-        sent = emit_event(
+        return sink.send(
             event,
-            resource=dict(resource),
-            related=[dict(r) for r in related or []],
-            payload=dict(payload or {}),
+            dict(resource),
+            [dict(r) for r in related or []],
+            dict(payload or {}),
         )
-        return sent is not None
     except Exception:  # an event is never worth failing a run for
         logger.debug("Could not emit %s", event, exc_info=True)
         return False

@@ -11,15 +11,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.api import ProcessMakerClient
-from tasks.api.tls import check_transport
-from tasks.auth import BearerAuth, TokenProvider, get_token_provider
-from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials, choose_grant
-from tasks.auth.expiry import credential_horizons, emit_expiring
-from tasks.errors import ProcessMakerPrefectError
-from tasks.events import emit, instance_resource, secret_resource
-from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
-from tasks.vault import get_vault
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.api.tls import check_transport
+from processmaker_prefect.auth import BearerAuth, TokenProvider, get_token_provider
+from processmaker_prefect.auth.credentials import (
+    CREDENTIAL_FIELDS,
+    ProcessMakerCredentials,
+    choose_grant,
+)
+from processmaker_prefect.auth.expiry import credential_horizons, emit_expiring
+from processmaker_prefect.errors import ProcessMakerPrefectError
+from processmaker_prefect.events import emit, instance_resource, secret_resource
+from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
+from processmaker_prefect.vault import get_vault
 
 __all__ = ["CheckResult", "run_checks"]
 

@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasks.errors import ConfigurationError
+from processmaker_prefect.errors import ConfigurationError
 
 __all__ = [
     "GrantName",

@@ -4,7 +4,7 @@
 are extracted once into ``tasks/routes.json``; ``tests/test_catalogue.py`` checks that the
 file still matches the spec. To regenerate after updating the spec::
 
-    python -m tasks.spec_routes sandbox/openapi.json > tasks/routes.json
+    python -m processmaker_prefect.spec_routes sandbox/openapi.json > tasks/routes.json
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.errors import MalformedResponseError
+from processmaker_prefect.errors import MalformedResponseError
 
 __all__ = ["as_utc", "parse_time", "parse_timestamp", "pmql_time"]
 

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sandbox.openbao import free_port
+from processmaker_prefect.sandbox.openbao import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -70,7 +70,7 @@ def _prefect(env: dict[str, str], *args: str) -> None:
 def _example_block(env: dict[str, str]) -> str:
     """Save a block ``pm-prod``, as an operator would, and return its id."""
     code = (
-        "from tasks import ProcessMakerConnection\n"
+        "from processmaker_prefect import ProcessMakerConnection\n"
         "print(ProcessMakerConnection(url='https://pm.example.com',"
         " secret='secret/processmaker/prod').save('pm-prod', overwrite=True))"
     )
@@ -105,7 +105,6 @@ def main() -> int:
             "PREFECT_API_URL": f"{ui}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
-            "PYTHONPATH": str(ROOT),
         }
         with (Path(scratch) / "server.log").open("wb") as log:
             server = subprocess.Popen(
@@ -117,7 +116,7 @@ def main() -> int:
             wait_healthy(env["PREFECT_API_URL"], server)
             _prefect(env, "work-pool", "create", "processmaker", "--type", "process")
             _prefect(env, "deploy", "--all")
-            _prefect(env, "block", "register", "-m", "tasks.blocks")
+            _prefect(env, "block", "register", "-m", "processmaker_prefect.prefect_layer.blocks")
             block_id = _example_block(env)
             pages = {"block-create": "/blocks/catalog/processmaker-connection/create",
                      "block-type": "/blocks/catalog/processmaker-connection",

@@ -18,12 +18,11 @@ import pytest
 import requests
 from prefect.cache_policies import NO_CACHE
 
-from sandbox.server import SandboxServer
-from tasks import api_calls as api_tasks
-from tasks.api import ProcessMakerClient
-from tasks.api.pagination import KeysetCursor, KeysetPaginator
-from tasks.api.transport import ApiRetry
-from tasks.errors import (
+from processmaker_prefect.prefect_layer import api_calls as api_tasks
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.api.pagination import KeysetCursor, KeysetPaginator
+from processmaker_prefect.api.transport import ApiRetry
+from processmaker_prefect.errors import (
     MalformedResponseError,
     OutcomeUnknownError,
     ProcessMakerAuthError,
@@ -33,7 +32,8 @@ from tasks.errors import (
     ProcessMakerValidationError,
     retry_on_retriable,
 )
-from tasks.settings import ProcessMakerSettings
+from processmaker_prefect.sandbox.server import SandboxServer
+from processmaker_prefect.settings import ProcessMakerSettings
 from tests.fixtures.sandbox import SandboxControl
 
 SECRET_PMQL = 'data.ssn = "123-45-6789"'

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tasks.api.pagination import KeysetCursor, KeysetPaginator, PageNumberPaginator
-from tasks.errors import MalformedResponseError
-from tasks.times import pmql_time
+from processmaker_prefect.api.pagination import KeysetCursor, KeysetPaginator, PageNumberPaginator
+from processmaker_prefect.errors import MalformedResponseError
+from processmaker_prefect.times import pmql_time
 
 T0 = datetime(2025, 8, 14, 0, 50, 2, tzinfo=UTC)
 

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from sandbox.server import SandboxServer
-from tasks.api import ProcessMakerClient
-from tasks.api.bodies import json_body
-from tasks.api.breaker import CircuitBreaker, breaker_for, reset_breakers
-from tasks.api.page_reads import backoff_seconds
-from tasks.errors import (
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.api.bodies import json_body
+from processmaker_prefect.api.breaker import CircuitBreaker, breaker_for, reset_breakers
+from processmaker_prefect.api.page_reads import backoff_seconds
+from processmaker_prefect.errors import (
     IncompleteResponseError,
     MalformedResponseError,
     OutcomeUnknownError,
@@ -29,6 +28,7 @@ from tasks.errors import (
     ProcessMakerUnavailableError,
     is_retriable,
 )
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 RETRIES = 3

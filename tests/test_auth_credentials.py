@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from tasks.auth.credentials import ProcessMakerCredentials, choose_grant
-from tasks.errors import ConfigurationError, VaultKeyMissingError
+from processmaker_prefect.auth.credentials import ProcessMakerCredentials, choose_grant
+from processmaker_prefect.errors import ConfigurationError, VaultKeyMissingError
 
 
 def creds(**values: str) -> ProcessMakerCredentials:

@@ -12,11 +12,15 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from tasks.auth.grants import RefreshTokenGrant
-from tasks.auth.pkce_login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import ConfigurationError, TokenRejectedError
-from tasks.vault import get_vault
+from processmaker_prefect.auth.grants import RefreshTokenGrant
+from processmaker_prefect.auth.pkce_login import (
+    AuthorizationCodeLogin,
+    CallbackListener,
+    save_refresh_token,
+)
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import ConfigurationError, TokenRejectedError
+from processmaker_prefect.vault import get_vault
 from tests.fixtures.stack import PmStack
 
 pytestmark = pytest.mark.integration

@@ -12,18 +12,18 @@ import pytest
 import requests
 from oauthlib.oauth2 import LegacyApplicationClient
 
-from tasks.api import ProcessMakerClient
-from tasks.auth import BearerAuth, TokenProvider, get_token_provider
-from tasks.auth.grants import RefreshTokenGrant
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import (
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.auth import BearerAuth, TokenProvider, get_token_provider
+from processmaker_prefect.auth.grants import RefreshTokenGrant
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import (
     ConfigurationError,
     ProcessMakerAuthError,
     TokenEndpointUnavailableError,
     TokenRejectedError,
     VaultKeyMissingError,
 )
-from tasks.vault import get_vault
+from processmaker_prefect.vault import get_vault
 from tests.fixtures.stack import PmStack
 
 pytestmark = pytest.mark.integration
@@ -284,9 +284,9 @@ def test_spent_refresh_token_with_nothing_newer_says_run_login(pm_stack: PmStack
 
 
 REFRESH_IN_A_PROCESS = """
-from tasks.auth import BearerAuth, get_token_provider
-from tasks.api import ProcessMakerClient
-from tasks.settings import ProcessMakerSettings
+from processmaker_prefect.auth import BearerAuth, get_token_provider
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.settings import ProcessMakerSettings
 
 provider = get_token_provider()
 with ProcessMakerClient.from_settings(ProcessMakerSettings(), BearerAuth(provider)) as client:
@@ -334,7 +334,7 @@ def test_a_token_endpoint_that_keeps_failing_is_one_clear_line(
 
 
 def test_clients_opened_in_one_process_share_one_pooled_session(pm_stack: PmStack) -> None:
-    from tasks.connection import open_client
+    from processmaker_prefect.prefect_layer.connection import open_client
 
     with open_client() as first:
         first.get_page("/groups")

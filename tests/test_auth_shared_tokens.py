@@ -15,16 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.openbao import DevVault
-from tasks.api import ProcessMakerClient
-from tasks.auth import BearerAuth, TokenProvider, get_token_provider, reset_token_providers
-from tasks.auth.grants import RefreshTokenGrant, make_grant
-from tasks.auth.shared import SharedToken
-from tasks.auth.token import Token
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import RefreshTokenNotSavedError, VaultAuthError, is_retriable
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets, get_vault
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.auth import (
+    BearerAuth,
+    TokenProvider,
+    get_token_provider,
+    reset_token_providers,
+)
+from processmaker_prefect.auth.grants import RefreshTokenGrant, make_grant
+from processmaker_prefect.auth.shared import SharedToken
+from processmaker_prefect.auth.token import Token
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import RefreshTokenNotSavedError, VaultAuthError, is_retriable
+from processmaker_prefect.sandbox.openbao import DevVault
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets, get_vault
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.stack import PmStack
 from tests.test_auth_provider import refresh_credentials, stored_refresh_token_works
@@ -35,9 +40,9 @@ pytestmark = pytest.mark.integration
 CALLS_IN_A_PROCESS = """
 import os, sys, time
 from pathlib import Path
-from tasks.api import ProcessMakerClient
-from tasks.auth import BearerAuth, get_token_provider
-from tasks.settings import ProcessMakerSettings
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.auth import BearerAuth, get_token_provider
+from processmaker_prefect.settings import ProcessMakerSettings
 
 gate = Path(sys.argv[1])
 while not gate.exists():

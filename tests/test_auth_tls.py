@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.api.client import _SESSIONS
-from tasks.auth import reset_token_providers
-from tasks.connection import open_client
-from tasks.errors import ConfigurationError
+from processmaker_prefect.api.client import _SESSIONS
+from processmaker_prefect.auth import reset_token_providers
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.prefect_layer.connection import open_client
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.pki import TestCA
 from tests.fixtures.sandbox import HttpsSandbox

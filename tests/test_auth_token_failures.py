@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tasks.api import ProcessMakerClient
-from tasks.auth import BearerAuth, TokenProvider, get_token_provider
-from tasks.auth.grants import PasswordGrant
-from tasks.auth.token import Token, jwt_claims
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import TokenRejectedError, is_retriable
-from tasks.vault import get_vault
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.auth import BearerAuth, TokenProvider, get_token_provider
+from processmaker_prefect.auth.grants import PasswordGrant
+from processmaker_prefect.auth.token import Token, jwt_claims
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import TokenRejectedError, is_retriable
+from processmaker_prefect.vault import get_vault
 from tests.fixtures.stack import PmStack
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import SecretStr
 
-from tasks.auth import TokenProvider
-from tasks.auth.token_endpoint import Token
+from processmaker_prefect.auth import TokenProvider
+from processmaker_prefect.auth.token_endpoint import Token
 
 
 class CountingGrant:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from tasks.blocks import ProcessMakerConnection, resolve_settings
-from tasks.errors import ConfigurationError
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.prefect_layer.blocks import ProcessMakerConnection, resolve_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalogue import REFUSED, RESOURCES, resource_for, spec_for
-from tasks.errors import ConfigurationError
-from tasks.spec_routes import load_routes, routes_from_spec
+from processmaker_prefect.catalogue import REFUSED, RESOURCES, resource_for, spec_for
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.spec_routes import load_routes, routes_from_spec
 
 SPEC = Path(__file__).parents[1] / "sandbox" / "openapi.json"
 
 
 def test_shipped_routes_match_processmakers_spec() -> None:
-    # Regenerate with: python -m tasks.spec_routes sandbox/openapi.json > tasks/routes.json
+    # Regenerate: python -m processmaker_prefect.spec_routes sandbox/openapi.json >tasks/routes.json
     assert load_routes() == routes_from_spec(json.loads(SPEC.read_text()))
 
 

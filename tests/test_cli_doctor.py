@@ -34,7 +34,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m flows.cli ARGS`` (what the ``pm-prefect`` script runs), output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "processmaker_prefect.flows.cli", *args],
         env=env,
         cwd=ROOT,
         input=stdin,

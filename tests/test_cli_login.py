@@ -27,7 +27,7 @@ def client_only(pm_stack: PmStack) -> PmStack:
 def start_login(stack: PmStack, *args: str) -> tuple[subprocess.Popen[str], str]:
     """Start ``pm-prefect login ARGS``; return it and the authorize URL it printed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "login", "--no-browser", *args],
+        [sys.executable, "-m", "processmaker_prefect.flows.cli", "login", "--no-browser", *args],
         env=subprocess_env(stack.env, PYTHONUNBUFFERED="1"),
         cwd=ROOT,
         stdin=subprocess.PIPE,

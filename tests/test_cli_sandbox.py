@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.config import SandboxConfig
-from sandbox.net import free_port
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.net import free_port
 
 pytestmark = pytest.mark.integration
 

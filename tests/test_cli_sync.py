@@ -21,7 +21,7 @@ def run_cli(env: dict[str, str], home: Path, *args: str) -> subprocess.Completed
     """``python -m flows.cli ARGS`` as a user would start it: its own temporary Prefect."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COLUMNS"))}
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "processmaker_prefect.flows.cli", *args],
         env={**clean, **env, "PREFECT_HOME": str(home)},
         cwd=ROOT,
         capture_output=True,

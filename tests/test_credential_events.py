@@ -29,13 +29,16 @@ from tests.fixtures.stack import PmStack
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
-SYNC = "import sys; from flows.sync import sync; sync(resources=['users'], destination=sys.argv[1])"
-HEALTHCHECK = "from flows.healthcheck import healthcheck; healthcheck()"
+SYNC = (
+    "import sys; from processmaker_prefect.flows.sync import sync; "
+    "sync(resources=['users'], destination=sys.argv[1])"
+)
+HEALTHCHECK = "from processmaker_prefect.flows.healthcheck import healthcheck; healthcheck()"
 # Four threads share one client and its token provider; the PAT in Vault is expired, so each
 # gets a 401 for the same token. Outside any flow run, as a script or a notebook would be.
 FOUR_THREADS = """
 import threading
-from tasks import ProcessMakerPrefectError, open_client
+from processmaker_prefect import ProcessMakerPrefectError, open_client
 client = open_client()
 barrier = threading.Barrier(4)
 failures = []
@@ -186,7 +189,7 @@ def alerts(prefect_api: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     try:
         run(prefect_api, MAKE_BLOCK, f"http://127.0.0.1:{server.server_port}/hook")
         cli = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "automations", "--notify",
+            [sys.executable, "-m", "processmaker_prefect.flows.cli", "automations", "--notify",
              "custom-webhook/processmaker-alerts"],
             env=prefect_api, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
@@ -209,7 +212,7 @@ def test_the_automations_load_and_loading_again_replaces_them(
     prefect_api: dict[str, str], alerts: list[dict[str, Any]]
 ) -> None:
     again = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "automations", "--notify",
+        [sys.executable, "-m", "processmaker_prefect.flows.cli", "automations", "--notify",
          "custom-webhook/processmaker-alerts"],
         env=prefect_api, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

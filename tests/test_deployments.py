@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tasks import RESOURCE_NAMES
+from processmaker_prefect import RESOURCE_NAMES
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
 from tests.test_forms import null_toggles
 

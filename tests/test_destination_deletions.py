@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import psycopg
 
-from tasks.destinations import Destination, Watermark, open_destination
+from processmaker_prefect.destinations import Destination, Watermark, open_destination
 from tests.test_destinations import T0, dest, fetch, request, url
 
 __all__ = ["dest", "url"]  # the fixtures, shared with tests/test_destinations.py

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tasks.destinations import Destination, Watermark
-from tasks.destinations.variables import column_name, plan_columns, widen
-from tasks.errors import DestinationError
+from processmaker_prefect.destinations import Destination, Watermark
+from processmaker_prefect.destinations.variables import column_name, plan_columns, widen
+from processmaker_prefect.errors import DestinationError
 from tests.test_destinations import dest, fetch, url
 
 __all__ = ["dest", "url"]  # the fixtures, shared with tests/test_destinations.py

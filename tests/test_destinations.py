@@ -16,9 +16,14 @@ import duckdb
 import psycopg
 import pytest
 
-from tasks import destination_lock_name
-from tasks.destinations import Destination, Watermark, check_destination_url, open_destination
-from tasks.errors import ConfigurationError, DestinationError
+from processmaker_prefect import destination_lock_name
+from processmaker_prefect.destinations import (
+    Destination,
+    Watermark,
+    check_destination_url,
+    open_destination,
+)
+from processmaker_prefect.errors import ConfigurationError, DestinationError
 
 T0 = datetime(2025, 8, 14, 0, 50, 2, tzinfo=UTC)
 WM1 = Watermark("requests", T0, 2)

@@ -17,11 +17,11 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
 
-from tasks.auth.credentials import ProcessMakerCredentials
-from tasks.auth.expiry import REFRESH_TOKEN_LIFETIME, Horizon, credential_horizons
-from tasks.events import emit, instance_resource, reset_emitted, secret_resource
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecret, VaultSecrets
+from processmaker_prefect.auth.credentials import ProcessMakerCredentials
+from processmaker_prefect.auth.expiry import REFRESH_TOKEN_LIFETIME, Horizon, credential_horizons
+from processmaker_prefect.events import emit, instance_resource, reset_emitted, secret_resource
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecret, VaultSecrets
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 from tests.fixtures.stack import PmStack
 
@@ -203,7 +203,7 @@ def test_an_approle_secret_id_is_unknown_unless_the_policy_allows_its_lookup(
 def test_the_healthcheck_artifact_tables_every_expiry_it_can_know(
     prefect_server: None, pm_stack: PmStack
 ) -> None:
-    from flows.healthcheck import healthcheck
+    from processmaker_prefect.flows.healthcheck import healthcheck
     from tests.test_flows import artifacts_of
 
     pat = pm_stack.control.create_pat(expires_in=int(3 * DAY))["accessToken"]

@@ -25,14 +25,18 @@ from prefect.exceptions import ObjectAlreadyExists, ParameterTypeError
 from prefect.logging.handlers import APILogWorker
 from prefect.states import State
 
-from flows.call_endpoint import call_endpoint
-from flows.healthcheck import HealthcheckFailed, healthcheck
-from flows.start_requests import RequestPayload, StartRequestsFailed, start_requests
-from flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
-from tasks import ProcessMakerConnection, destination_lock_name, instance_limit_name
-from tasks.auth import reset_token_providers
-from tasks.errors import ConfigurationError
-from tasks.instance_limits import reset_instance_limits
+from processmaker_prefect import ProcessMakerConnection, destination_lock_name, instance_limit_name
+from processmaker_prefect.auth import reset_token_providers
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.flows.call_endpoint import call_endpoint
+from processmaker_prefect.flows.healthcheck import HealthcheckFailed, healthcheck
+from processmaker_prefect.flows.start_requests import (
+    RequestPayload,
+    StartRequestsFailed,
+    start_requests,
+)
+from processmaker_prefect.flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
+from processmaker_prefect.prefect_layer.instance_limits import reset_instance_limits
 from tests.fixtures.stack import PmStack
 from tests.test_sync_engine import assert_equal_to_api
 

@@ -12,11 +12,11 @@ import pytest
 from prefect import Flow
 from prefect.utilities.callables import parameter_schema
 
-from flows.call_endpoint import call_endpoint
-from flows.healthcheck import healthcheck
-from flows.start_requests import start_requests
-from flows.sync import sync
-from tasks import RESOURCE_NAMES, RESOURCES, ProcessMakerConnection
+from processmaker_prefect import RESOURCE_NAMES, RESOURCES, ProcessMakerConnection
+from processmaker_prefect.flows.call_endpoint import call_endpoint
+from processmaker_prefect.flows.healthcheck import healthcheck
+from processmaker_prefect.flows.start_requests import start_requests
+from processmaker_prefect.flows.sync import sync
 
 FLOWS: list[Flow[Any, Any]] = [sync, start_requests, call_endpoint, healthcheck]
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from tasks.api.tls import check_transport
-from tasks.auth.token_endpoint import Token, jwt_claims
-from tasks.errors import ConfigurationError
-from tasks.redaction import redact, redact_secrets, redact_url
+from processmaker_prefect.api.tls import check_transport
+from processmaker_prefect.auth.token_endpoint import Token, jwt_claims
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.redaction import redact, redact_secrets, redact_url
 
 
 @pytest.mark.parametrize(

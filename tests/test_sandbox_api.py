@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.config import SandboxConfig
-from sandbox.pmql import PmqlQueryError, compile_pmql
-from sandbox.resources import RESOURCES
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.pmql import PmqlQueryError, compile_pmql
+from processmaker_prefect.sandbox.resources import RESOURCES
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

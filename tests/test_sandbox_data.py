@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.__main__ import parse_config
-from sandbox.config import SandboxConfig
-from sandbox.serializers import iso, uuid_for
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.__main__ import parse_config
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.serializers import iso, uuid_for
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import jwt
 import pytest
 import requests
 
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

@@ -27,10 +27,10 @@ from oauthlib.oauth2 import (
 )
 from starlette.applications import Starlette
 
-from sandbox.config import SandboxConfig
-from sandbox.oauth import OAuthServer
-from sandbox.oauth_routes import oauth_routes
-from sandbox.stats import Stats
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.oauth import OAuthServer
+from processmaker_prefect.sandbox.oauth_routes import oauth_routes
+from processmaker_prefect.sandbox.stats import Stats
 
 CFG = SandboxConfig()
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -9,8 +9,8 @@ import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from sandbox.drift import DRIFT, patched_spec
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.drift import DRIFT, patched_spec
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

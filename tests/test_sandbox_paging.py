@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,9 +22,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-from tasks import ProcessMakerConnection, instance_limit_name
+from processmaker_prefect import ProcessMakerConnection, instance_limit_name
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
 from tests.fixtures.sandbox import SandboxControl

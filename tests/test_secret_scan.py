@@ -42,8 +42,8 @@ import pytest
 import requests
 import yaml
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.openbao import OpenBao
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -306,7 +306,7 @@ def scan(openbao: OpenBao, tmp_path_factory: pytest.TempPathFactory) -> Scan:
 
         duck = tmp / "pm.duckdb"
         sync = _run(
-            ["-m", "flows.cli", "sync", "--destination", f"duckdb:///{duck}",
+            ["-m", "processmaker_prefect.flows.cli", "sync", "--destination", f"duckdb:///{duck}",
              "--resources", "requests,users"],
             env,
         )  # fmt: skip
@@ -433,11 +433,11 @@ def _drive() -> None:
     from prefect.artifacts import create_markdown_artifact
     from pydantic import SecretStr
 
-    from flows.call_endpoint import call_endpoint
-    from flows.healthcheck import healthcheck
-    from flows.start_requests import RequestPayload, start_requests
-    from tasks.auth import reset_token_providers
-    from tasks.vault import get_vault
+    from processmaker_prefect.auth import reset_token_providers
+    from processmaker_prefect.flows.call_endpoint import call_endpoint
+    from processmaker_prefect.flows.healthcheck import healthcheck
+    from processmaker_prefect.flows.start_requests import RequestPayload, start_requests
+    from processmaker_prefect.vault import get_vault
 
     paths = json.loads(os.environ["SCAN_PATHS"])
     control = os.environ["SCAN_CONTROL_URL"]

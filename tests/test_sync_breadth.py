@@ -19,14 +19,14 @@ import duckdb
 import pytest
 import requests
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-from tasks.catalogue import resource_for
-from tasks.connection import open_client
-from tasks.destinations import open_destination
-from tasks.errors import ConfigurationError
-from tasks.sync import ResourceSync, SyncResult
-from tasks.sync.reconcile import ReconcileResult, reconcile
+from processmaker_prefect.catalogue import resource_for
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
+from processmaker_prefect.sync import ResourceSync, SyncResult
+from processmaker_prefect.sync.reconcile import ReconcileResult, reconcile
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.stack import PmStack
@@ -123,7 +123,7 @@ def test_a_route_without_update_times_is_reread_in_full(stack: PmStack, database
 
 
 def test_a_refused_route_fails_before_any_request(stack: PmStack, tmp_path: Path) -> None:
-    from flows.sync import sync as sync_flow
+    from processmaker_prefect.flows.sync import sync as sync_flow
 
     stack.control.reset()
     with pytest.raises(
@@ -228,7 +228,7 @@ def test_a_filter_on_a_route_without_pmql_is_refused() -> None:
 
 
 def test_the_flow_checks_filters_before_any_request(stack: PmStack, tmp_path: Path) -> None:
-    from flows.sync import sync as sync_flow
+    from processmaker_prefect.flows.sync import sync as sync_flow
 
     target = f"duckdb:///{tmp_path / 'x.duckdb'}"
     with pytest.raises(ConfigurationError, match=r"'users' cannot be filtered"):

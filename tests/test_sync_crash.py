@@ -20,9 +20,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.settings import get_current_settings
 
-from tasks import destination_lock_name
-from tasks.destinations import open_destination
-from tasks.sync import covers
+from processmaker_prefect import destination_lock_name
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.sync import covers
 from tests.fixtures.stack import PmStack
 from tests.test_sync_engine import api_snapshot, assert_equal_to_api, dest_snapshot
 
@@ -43,8 +43,6 @@ def _environment(stack: PmStack, home: Path) -> dict[str, str]:
     assert api_url, "the prefect_server fixture sets the API URL"
     return {
         "PATH": os.environ.get("PATH", ""),
-        # The checkout under test, not wherever the pm-prefect script was installed from.
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         "HOME": str(home),
         "PREFECT_HOME": str(home / ".prefect"),
         "PREFECT_API_URL": api_url,

@@ -20,15 +20,15 @@ import duckdb
 import pytest
 import requests
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-from tasks.auth import reset_token_providers
-from tasks.catalogue import RESOURCES, resource_for
-from tasks.connection import open_client
-from tasks.destinations import open_destination
-from tasks.destinations.batch import canonical_json
-from tasks.errors import ProcessMakerServerError
-from tasks.sync import ResourceSync, SyncResult, WindowReader, progress_listeners
+from processmaker_prefect.auth import reset_token_providers
+from processmaker_prefect.catalogue import RESOURCES, resource_for
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.destinations.batch import canonical_json
+from processmaker_prefect.errors import ProcessMakerServerError
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
+from processmaker_prefect.sync import ResourceSync, SyncResult, WindowReader, progress_listeners
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.stack import PmStack

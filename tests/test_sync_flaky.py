@@ -18,12 +18,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.states import State
 
-from flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
-from tasks.catalogue import resource_for
-from tasks.connection import open_client
-from tasks.destinations import open_destination
-from tasks.errors import ProcessMakerUnavailableError
-from tasks.sync import ResourceSync, progress_listeners
+from processmaker_prefect.catalogue import resource_for
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.errors import ProcessMakerUnavailableError
+from processmaker_prefect.flows.sync import DEFAULT_RESOURCES, SyncFailed, sync
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.sync import ResourceSync, progress_listeners
 from tests.fixtures.stack import PmStack
 from tests.test_sync_engine import assert_equal_to_api, dest_snapshot
 

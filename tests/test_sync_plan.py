@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from tasks.sync.idranges import TOP, Ask, IdRangePlan, gaps
+from processmaker_prefect.sync.idranges import TOP, Ask, IdRangePlan, gaps
 
 
 class Served:

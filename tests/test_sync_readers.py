@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.api.concurrent import ordered_map
-from tasks.sync.pipeline import ReadAhead
+from processmaker_prefect.api.concurrent import ordered_map
+from processmaker_prefect.sync.pipeline import ReadAhead
 
 
 def test_results_come_out_in_input_order_whatever_their_speed() -> None:

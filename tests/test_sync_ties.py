@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-from tasks.auth import reset_token_providers
-from tasks.destinations import open_destination
-from tasks.sync import covers, progress_listeners
+from processmaker_prefect.auth import reset_token_providers
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.server import SandboxServer
+from processmaker_prefect.sync import covers, progress_listeners
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.stack import PmStack

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from tasks.errors import ConfigurationError, VaultAuthError
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets, get_vault
+from processmaker_prefect.errors import ConfigurationError, VaultAuthError
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets, get_vault
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 
 pytestmark = pytest.mark.integration

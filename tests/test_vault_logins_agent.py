@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tasks.errors import ConfigurationError, VaultAuthError
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets, get_vault
+from processmaker_prefect.errors import ConfigurationError, VaultAuthError
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets, get_vault
 from tests.fixtures.openbao import OpenBao
 from tests.fixtures.vault_agent import VaultAgent
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tasks.errors import ConfigurationError, VaultAuthError
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets, get_vault
+from processmaker_prefect.errors import ConfigurationError, VaultAuthError
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets, get_vault
 from tests.fixtures.pki import Issued
 from tests.fixtures.vault_tls import CERT_ROLE, TlsOpenBao
 

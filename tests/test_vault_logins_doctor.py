@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tasks.errors import ConfigurationError, VaultAuthError
-from tasks.health_checks import CheckResult, run_checks
-from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
-from tasks.vault import get_vault
+from processmaker_prefect.errors import ConfigurationError, VaultAuthError
+from processmaker_prefect.health_checks import CheckResult, run_checks
+from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
+from processmaker_prefect.vault import get_vault
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 from tests.fixtures.vault_agent import VaultAgent
 from tests.fixtures.vault_tls import CERT_ROLE, TlsOpenBao

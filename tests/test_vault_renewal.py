@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecrets
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecrets
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 
 pytestmark = pytest.mark.integration
@@ -99,7 +99,7 @@ def test_a_replaced_token_is_revoked_and_the_last_one_at_close(
 
 READ_IN_A_PROCESS = """
 import sys
-from tasks.vault import get_vault
+from processmaker_prefect.vault import get_vault
 print(get_vault().read(sys.argv[1]).keys())
 """
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from sandbox.net import free_port
-from sandbox.openbao import DevVault
-from tasks.errors import (
+from processmaker_prefect.errors import (
     ConfigurationError,
     VaultAuthError,
     VaultCasConflictError,
@@ -15,9 +13,11 @@ from tasks.errors import (
     VaultNotFoundError,
     VaultUnavailableError,
 )
-from tasks.settings import VaultSettings
-from tasks.vault import VaultSecret, VaultSecrets, get_vault, write_secret
-from tasks.vault_secrets import read_vault_secret
+from processmaker_prefect.prefect_layer.vault_secrets import read_vault_secret
+from processmaker_prefect.sandbox.net import free_port
+from processmaker_prefect.sandbox.openbao import DevVault
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault import VaultSecret, VaultSecrets, get_vault, write_secret
 from tests.fixtures.openbao import PM_POLICY, OpenBao
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,20 @@ Knows nothing of Vault or tokens: authentication is a ``requests`` auth object h
 
 from __future__ import annotations
 
-from tasks.api.breaker import CircuitBreaker, breaker_for, reset_breakers
-from tasks.api.client import API_PREFIX, ProcessMakerClient, api_path, process_session
-from tasks.api.pagination import KeysetCursor, KeysetPaginator, Page, PageNumberPaginator
-from tasks.api.tls import check_transport, verify_option
+from processmaker_prefect.api.breaker import CircuitBreaker, breaker_for, reset_breakers
+from processmaker_prefect.api.client import (
+    API_PREFIX,
+    ProcessMakerClient,
+    api_path,
+    process_session,
+)
+from processmaker_prefect.api.pagination import (
+    KeysetCursor,
+    KeysetPaginator,
+    Page,
+    PageNumberPaginator,
+)
+from processmaker_prefect.api.tls import check_transport, verify_option
 
 __all__ = [
     "API_PREFIX",

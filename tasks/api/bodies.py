@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import requests
 
-from tasks.errors import IncompleteResponseError, MalformedResponseError
+from processmaker_prefect.errors import IncompleteResponseError, MalformedResponseError
 
 __all__ = ["json_body", "list_envelope"]
 

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from tasks.errors import ProcessMakerUnavailableError
-from tasks.process_cache import ProcessCache
+from processmaker_prefect.errors import ProcessMakerUnavailableError
+from processmaker_prefect.process_cache import ProcessCache
 
 __all__ = [
     "DEFAULT_COOLDOWN",

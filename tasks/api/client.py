@@ -2,7 +2,7 @@
 
 The client owns URLs, timeouts, retries, paging and the one place where HTTP outcomes become
 our errors (:meth:`ProcessMakerClient._check`). Authentication is the ``auth`` object
-(:class:`tasks.auth.BearerAuth` in production, wired by :mod:`tasks.connection`): it adds the
+(:class:`auth.BearerAuth` in production, wired by :mod:`prefect_layer.connection`): it adds the
 bearer header and renews the token once on a 401; whatever 401 is left is final here.
 """
 
@@ -15,22 +15,27 @@ from typing import Any
 
 import requests
 
-from tasks.api.bodies import list_envelope
-from tasks.api.breaker import CircuitBreaker, breaker_for
-from tasks.api.page_reads import PageRetry
-from tasks.api.pagination import KeysetPaginator, Page, PageNumberPaginator
-from tasks.api.tls import verify_option
-from tasks.api.transport import DEFAULT_USER_AGENT, build_session, check_response, transport_error
-from tasks.errors import (
+from processmaker_prefect.api.bodies import list_envelope
+from processmaker_prefect.api.breaker import CircuitBreaker, breaker_for
+from processmaker_prefect.api.page_reads import PageRetry
+from processmaker_prefect.api.pagination import KeysetPaginator, Page, PageNumberPaginator
+from processmaker_prefect.api.tls import verify_option
+from processmaker_prefect.api.transport import (
+    DEFAULT_USER_AGENT,
+    build_session,
+    check_response,
+    transport_error,
+)
+from processmaker_prefect.errors import (
     IncompleteResponseError,
     MalformedResponseError,
     OutcomeUnknownError,
     ProcessMakerPrefectError,
     ProcessMakerServerError,
 )
-from tasks.process_cache import ProcessCache
-from tasks.redaction import redact_url
-from tasks.settings import ProcessMakerSettings
+from processmaker_prefect.process_cache import ProcessCache
+from processmaker_prefect.redaction import redact_url
+from processmaker_prefect.settings import ProcessMakerSettings
 
 __all__ = ["API_PREFIX", "ProcessMakerClient", "api_path", "process_session"]
 
@@ -45,7 +50,7 @@ class ProcessMakerClient:
         base_url: The instance, e.g. ``https://pm.example.com`` (``/api/1.0`` is added).
         auth: requests auth adding the bearer token (and renewing it on a 401).
         timeout: Read timeout per attempt in seconds, or a ``(connect, read)`` tuple.
-        retries: Retries of transient failures per call (see ``tasks.api.transport``).
+        retries: Retries of transient failures per call (see ``api.transport``).
         backoff: Exponential backoff factor between retries, seconds (jittered).
         verify: TLS verification: True, False, or a CA bundle path; sent with every request.
         pool_size: Pooled connections; at least the number of threads sharing the client.
@@ -54,7 +59,7 @@ class ProcessMakerClient:
             open on ``close()``. Default: a session of its own, built from the above.
         breaker: The instance's circuit breaker; pass the one the shared ``session`` reports
             to. Default: the process's breaker for ``base_url``.
-        page_rounds: Rounds of retries a list page gets (see ``tasks.api.page_reads``).
+        page_rounds: Rounds of retries a list page gets (see ``api.page_reads``).
         page_round_delay: Seconds before a list page's second round (doubling after).
     """
 
@@ -227,7 +232,7 @@ class ProcessMakerClient:
         """``GET /api/1.0{path}`` of a list route: its ``{"data", "meta"}`` envelope, checked.
 
         A page that still fails after its retries is read again on its own
-        (``tasks.api.page_reads``) before the error escapes.
+        (``processmaker_prefect.api.page_reads``) before the error escapes.
         """
         shown = redact_url(api_path(path))
         return self.page_retry.read(

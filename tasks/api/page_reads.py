@@ -1,6 +1,6 @@
 """A list page read until it comes, short of an outage: the client's second line of retries.
 
-urllib3 retries every call (``tasks.api.transport``). A page can still fail: its retries spent
+urllib3 retries every call (``api.transport``). A page can still fail: its retries spent
 on a burst of 500s, or a body cut off in transit, which urllib3 cannot see. Such a page is
 read again here, on its own, so the sync around it carries on from where it is: neither the
 pages already stored nor the ones in flight beside it are read twice, as they would be if the
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tasks.api.breaker import CircuitBreaker
-from tasks.errors import IncompleteResponseError, RetriableError
+from processmaker_prefect.api.breaker import CircuitBreaker
+from processmaker_prefect.errors import IncompleteResponseError, RetriableError
 
 __all__ = ["PageRetry", "backoff_seconds"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasks.api.concurrent import ordered_map
-from tasks.errors import MalformedResponseError
-from tasks.times import parse_time, pmql_time
+from processmaker_prefect.api.concurrent import ordered_map
+from processmaker_prefect.errors import MalformedResponseError
+from processmaker_prefect.times import parse_time, pmql_time
 
 __all__ = [
     "Fetch",

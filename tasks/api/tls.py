@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from tasks.errors import ConfigurationError
-from tasks.settings import ProcessMakerSettings
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.settings import ProcessMakerSettings
 
 __all__ = ["check_transport", "verify_option"]
 

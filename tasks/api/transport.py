@@ -16,7 +16,7 @@ What may be replayed is decided by whether the request can have been executed:
   run halfway: a PUT/DELETE raises the retriable ``ProcessMakerServerError`` (left to the
   Prefect task), a POST/PATCH ``OutcomeUnknownError``, which nothing retries.
 
-Every attempt's outcome also goes to the instance's circuit breaker (``tasks.api.breaker``):
+Every attempt's outcome also goes to the instance's circuit breaker (``api.breaker``):
 a retry sleeping out its backoff wakes and fails at once when the breaker opens.
 """
 
@@ -37,9 +37,9 @@ from urllib3.exceptions import (
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from tasks.api.bodies import json_body
-from tasks.api.breaker import CircuitBreaker
-from tasks.errors import (
+from processmaker_prefect.api.bodies import json_body
+from processmaker_prefect.api.breaker import CircuitBreaker
+from processmaker_prefect.errors import (
     ConfigurationError,
     OutcomeUnknownError,
     ProcessMakerAPIError,
@@ -49,7 +49,7 @@ from tasks.errors import (
     ProcessMakerServerError,
     ProcessMakerValidationError,
 )
-from tasks.redaction import redact, redact_url
+from processmaker_prefect.redaction import redact, redact_url
 
 __all__ = [
     "DEFAULT_USER_AGENT",

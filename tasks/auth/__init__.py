@@ -3,15 +3,23 @@ process-wide token provider, and the one-time PKCE login that stores a refresh t
 
 from __future__ import annotations
 
-from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials, choose_grant
-from tasks.auth.pkce_login import AuthorizationCodeLogin, CallbackListener, save_refresh_token
-from tasks.auth.provider import (
+from processmaker_prefect.auth.credentials import (
+    CREDENTIAL_FIELDS,
+    ProcessMakerCredentials,
+    choose_grant,
+)
+from processmaker_prefect.auth.pkce_login import (
+    AuthorizationCodeLogin,
+    CallbackListener,
+    save_refresh_token,
+)
+from processmaker_prefect.auth.provider import (
     BearerAuth,
     TokenProvider,
     get_token_provider,
     reset_token_providers,
 )
-from tasks.auth.token_endpoint import Token, TokenEndpoint
+from processmaker_prefect.auth.token_endpoint import Token, TokenEndpoint
 
 __all__ = [
     "CREDENTIAL_FIELDS",

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from tasks.errors import ConfigurationError, VaultKeyMissingError
-from tasks.settings import GrantName
+from processmaker_prefect.errors import ConfigurationError, VaultKeyMissingError
+from processmaker_prefect.settings import GrantName
 
 __all__ = ["CREDENTIAL_FIELDS", "GRANT_KEYS", "ProcessMakerCredentials", "choose_grant"]
 

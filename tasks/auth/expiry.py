@@ -20,13 +20,13 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from tasks.auth.credentials import ProcessMakerCredentials
-from tasks.auth.token_endpoint import jwt_claims
-from tasks.errors import ProcessMakerPrefectError
-from tasks.events import emit, instance_resource, iso, secret_resource
-from tasks.settings import GrantName, ProcessMakerSettings, VaultSettings
-from tasks.vault import VaultSecret, VaultSecrets
-from tasks.vault.lookups import lookup_secret_id, lookup_token
+from processmaker_prefect.auth.credentials import ProcessMakerCredentials
+from processmaker_prefect.auth.token_endpoint import jwt_claims
+from processmaker_prefect.errors import ProcessMakerPrefectError
+from processmaker_prefect.events import emit, instance_resource, iso, secret_resource
+from processmaker_prefect.settings import GrantName, ProcessMakerSettings, VaultSettings
+from processmaker_prefect.vault import VaultSecret, VaultSecrets
+from processmaker_prefect.vault.lookups import lookup_secret_id, lookup_token
 
 __all__ = ["REFRESH_TOKEN_LIFETIME", "Horizon", "credential_horizons", "emit_expiring"]
 

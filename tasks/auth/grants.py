@@ -8,17 +8,17 @@ from typing import Protocol
 from oauthlib.oauth2 import BackendApplicationClient, Client, LegacyApplicationClient
 from pydantic import SecretStr
 
-from tasks.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials
-from tasks.auth.shared import SharedToken
-from tasks.auth.token import Token, jwt_claims
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import (
+from processmaker_prefect.auth.credentials import CREDENTIAL_FIELDS, ProcessMakerCredentials
+from processmaker_prefect.auth.shared import SharedToken
+from processmaker_prefect.auth.token import Token, jwt_claims
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import (
     ConfigurationError,
     ProcessMakerAuthError,
     TokenRejectedError,
 )
-from tasks.settings import GrantName
-from tasks.vault import VaultSecret, VaultSecrets
+from processmaker_prefect.settings import GrantName
+from processmaker_prefect.vault import VaultSecret, VaultSecrets
 
 __all__ = [
     "ClientCredentialsGrant",

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from tasks.errors import TokenRejectedError
-from tasks.events import emit, instance_resource, iso, secret_resource
-from tasks.settings import GrantName
+from processmaker_prefect.errors import TokenRejectedError
+from processmaker_prefect.events import emit, instance_resource, iso, secret_resource
+from processmaker_prefect.settings import GrantName
 
 if TYPE_CHECKING:
-    from tasks.auth.token_endpoint import Token
+    from processmaker_prefect.auth.token_endpoint import Token
 
 __all__ = ["ObservedGrant", "observe_api_refusal", "refresh_token_rotated"]
 

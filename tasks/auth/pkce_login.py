@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 from pydantic import SecretStr
 
-from tasks.auth.shared import SharedToken
-from tasks.auth.token_endpoint import Token, TokenEndpoint
-from tasks.errors import ConfigurationError, TokenRejectedError
-from tasks.vault import VaultSecrets
+from processmaker_prefect.auth.shared import SharedToken
+from processmaker_prefect.auth.token_endpoint import Token, TokenEndpoint
+from processmaker_prefect.errors import ConfigurationError, TokenRejectedError
+from processmaker_prefect.vault import VaultSecrets
 
 __all__ = ["AuthorizationCodeLogin", "CallbackListener", "save_refresh_token"]
 

@@ -3,7 +3,7 @@
 The provider turns what Vault holds into a valid bearer token and keeps it valid: the first
 caller obtains it, concurrent callers wait for that grant and share its outcome, token or
 error (single flight), and it is reused until it comes within a leeway of expiry. Across
-processes the grant shares the token through Vault (:mod:`tasks.auth.shared`).
+processes the grant shares the token through Vault (:mod:`processmaker_prefect.auth.shared`).
 ``BearerAuth`` plugs it into requests and, on a 401, renews once and replays the request once.
 
 Tokens never leave this module's objects: tasks receive a ``requests`` auth object built
@@ -21,16 +21,21 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from tasks.api.tls import check_transport, verify_option
-from tasks.auth.credentials import ProcessMakerCredentials, choose_grant
-from tasks.auth.grants import Grant, make_grant
-from tasks.auth.observed import ObservedGrant, observe_api_refusal
-from tasks.auth.token import Clock, Token
-from tasks.auth.token_endpoint import TokenEndpoint
-from tasks.errors import ProcessMakerPrefectError, RefreshTokenNotSavedError
-from tasks.process_cache import ProcessCache
-from tasks.settings import GrantName, ProcessMakerSettings, VaultSettings, load_settings
-from tasks.vault import get_vault
+from processmaker_prefect.api.tls import check_transport, verify_option
+from processmaker_prefect.auth.credentials import ProcessMakerCredentials, choose_grant
+from processmaker_prefect.auth.grants import Grant, make_grant
+from processmaker_prefect.auth.observed import ObservedGrant, observe_api_refusal
+from processmaker_prefect.auth.token import Clock, Token
+from processmaker_prefect.auth.token_endpoint import TokenEndpoint
+from processmaker_prefect.errors import ProcessMakerPrefectError, RefreshTokenNotSavedError
+from processmaker_prefect.process_cache import ProcessCache
+from processmaker_prefect.settings import (
+    GrantName,
+    ProcessMakerSettings,
+    VaultSettings,
+    load_settings,
+)
+from processmaker_prefect.vault import get_vault
 
 __all__ = [
     "BearerAuth",

@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from tasks.auth.observed import refresh_token_rotated
-from tasks.auth.token import SHARED_KEYS, Clock, Token
-from tasks.errors import (
+from processmaker_prefect.auth.observed import refresh_token_rotated
+from processmaker_prefect.auth.token import SHARED_KEYS, Clock, Token
+from processmaker_prefect.errors import (
     ProcessMakerPrefectError,
     RefreshTokenNotSavedError,
     VaultAuthError,
@@ -35,7 +35,7 @@ from tasks.errors import (
     VaultError,
     VaultUnavailableError,
 )
-from tasks.vault import VaultSecret, VaultSecrets
+from processmaker_prefect.vault import VaultSecret, VaultSecrets
 
 __all__ = ["CLAIM_KEY", "SharedToken"]
 

@@ -10,10 +10,14 @@ import requests
 from oauthlib.oauth2 import Client, OAuth2Error
 from pydantic import SecretStr
 
-from tasks.api.transport import DEFAULT_USER_AGENT, build_session
-from tasks.auth.token import Clock, Token, jwt_claims
-from tasks.errors import ConfigurationError, TokenEndpointUnavailableError, TokenRejectedError
-from tasks.redaction import redact
+from processmaker_prefect.api.transport import DEFAULT_USER_AGENT, build_session
+from processmaker_prefect.auth.token import Clock, Token, jwt_claims
+from processmaker_prefect.errors import (
+    ConfigurationError,
+    TokenEndpointUnavailableError,
+    TokenRejectedError,
+)
+from processmaker_prefect.redaction import redact
 
 __all__ = ["Token", "TokenEndpoint", "jwt_claims"]
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from tasks.destinations.base import Destination, Watermark, redact_userinfo
-from tasks.destinations.registry import DEFAULT_URL, check_destination_url, open_destination
+from processmaker_prefect.destinations.base import Destination, Watermark, redact_userinfo
+from processmaker_prefect.destinations.registry import (
+    DEFAULT_URL,
+    check_destination_url,
+    open_destination,
+)
 
 __all__ = [
     "DEFAULT_URL",

@@ -1,6 +1,6 @@
 """The destination interface: upsert records and their watermark in one transaction.
 
-A destination is chosen by URL (:mod:`tasks.destinations.registry`) and used as a context
+A destination is chosen by URL (:mod:`destinations.registry`) and used as a context
 manager::
 
     with open_destination("duckdb:///processmaker.duckdb") as dest:
@@ -23,10 +23,10 @@ from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from tasks.catalogue import TableSpec, is_resource, spec_for
-from tasks.destinations.batch import Batch, canonical_json, to_batch
-from tasks.errors import DestinationError
-from tasks.times import as_utc
+from processmaker_prefect.catalogue import TableSpec, is_resource, spec_for
+from processmaker_prefect.destinations.batch import Batch, canonical_json, to_batch
+from processmaker_prefect.errors import DestinationError
+from processmaker_prefect.times import as_utc
 
 __all__ = [
     "STAGING_PREFIX",

@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from tasks.catalogue import TableSpec
-from tasks.times import parse_timestamp
+from processmaker_prefect.catalogue import TableSpec
+from processmaker_prefect.times import parse_timestamp
 
 __all__ = ["Batch", "bigint", "canonical_json", "to_batch"]
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs
 import duckdb
 import pyarrow as pa
 
-from tasks.destinations.base import first_line
-from tasks.destinations.batch import Batch, canonical_json
-from tasks.destinations.sql import Dialect, SqlDestination
-from tasks.errors import DestinationError
+from processmaker_prefect.destinations.base import first_line
+from processmaker_prefect.destinations.batch import Batch, canonical_json
+from processmaker_prefect.destinations.sql import Dialect, SqlDestination
+from processmaker_prefect.errors import DestinationError
 
 __all__ = ["DuckDBDestination"]
 

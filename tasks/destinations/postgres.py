@@ -15,11 +15,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
-from tasks.destinations.base import first_line, redact_userinfo
-from tasks.destinations.batch import Batch
-from tasks.destinations.sql import Dialect, SqlDestination
-from tasks.errors import DestinationError
-from tasks.redaction import redact
+from processmaker_prefect.destinations.base import first_line, redact_userinfo
+from processmaker_prefect.destinations.batch import Batch
+from processmaker_prefect.destinations.sql import Dialect, SqlDestination
+from processmaker_prefect.errors import DestinationError
+from processmaker_prefect.redaction import redact
 
 __all__ = ["PostgresDestination"]
 

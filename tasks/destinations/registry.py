@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tasks.destinations.base import Destination, redact_userinfo
-from tasks.errors import ConfigurationError
+from processmaker_prefect.destinations.base import Destination, redact_userinfo
+from processmaker_prefect.errors import ConfigurationError
 
 __all__ = ["DEFAULT_URL", "check_destination_url", "open_destination"]
 
@@ -17,14 +17,14 @@ DEFAULT_URL = "duckdb:///~/processmaker-prefect/processmaker.duckdb"
 
 
 def _open_duckdb(url: str) -> Destination:
-    from tasks.destinations.duckdb import DuckDBDestination
+    from processmaker_prefect.destinations.duckdb import DuckDBDestination
 
     return DuckDBDestination.from_url(url)
 
 
 def _open_postgres(url: str) -> Destination:
     try:
-        from tasks.destinations.postgres import PostgresDestination
+        from processmaker_prefect.destinations.postgres import PostgresDestination
     except ImportError as exc:  # psycopg is the optional "postgres" extra
         raise ConfigurationError(
             "postgresql:// destinations need psycopg: pip install 'processmaker-prefect[postgres]'"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from tasks.catalogue import TableSpec, spec_for
-from tasks.destinations.base import STATE_TABLE, Destination, Watermark
-from tasks.destinations.batch import Batch
-from tasks.destinations.variables import COLUMNS_TABLE
-from tasks.destinations.variables_sql import (
+from processmaker_prefect.catalogue import TableSpec, spec_for
+from processmaker_prefect.destinations.base import STATE_TABLE, Destination, Watermark
+from processmaker_prefect.destinations.batch import Batch
+from processmaker_prefect.destinations.variables import COLUMNS_TABLE
+from processmaker_prefect.destinations.variables_sql import (
     drop_variables,
     mark_variables,
     swap_variables,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from tasks.destinations.batch import canonical_json
+from processmaker_prefect.destinations.batch import canonical_json
 
 __all__ = [
     "COLUMNS_TABLE",

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from tasks.destinations.batch import Batch, bigint
-from tasks.destinations.variables import (
+from processmaker_prefect.destinations.batch import Batch, bigint
+from processmaker_prefect.destinations.variables import (
     COLUMNS_TABLE,
     VARIABLES_PREFIX,
     column_values,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.sync.engine import ResourceSync, SyncResult, progress_listeners
-from tasks.sync.readers import IdScanReader, Reader, RecentFirstReader
-from tasks.sync.window import WindowReader, covers
+from processmaker_prefect.sync.engine import ResourceSync, SyncResult, progress_listeners
+from processmaker_prefect.sync.readers import IdScanReader, Reader, RecentFirstReader
+from processmaker_prefect.sync.window import WindowReader, covers
 
 __all__ = [
     "IdScanReader",

@@ -1,7 +1,7 @@
 """Incremental sync of one ProcessMaker resource into a destination, resumable at any point.
 
 Each run reads the rows changed since the resource's watermark and no later than a few
-seconds ago (see ``tasks.sync.window`` and ``tasks.sync.readers``). The reader runs ahead in
+seconds ago (see ``sync.window`` and ``sync.readers``). The reader runs ahead in
 a thread while pages are written; the pages queued meanwhile are upserted together with the
 watermark that covers them, in one destination transaction, so a crash loses nothing and a
 rerun resumes after the last committed batch.
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tasks.api import ProcessMakerClient
-from tasks.catalogue import Resource
-from tasks.destinations import Destination, Watermark
-from tasks.sync.page_scan import PageScanReader
-from tasks.sync.pipeline import ReadAhead
-from tasks.sync.readers import IdScanReader, Reader, RecentFirstReader
-from tasks.sync.window import WindowReader
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.catalogue import Resource
+from processmaker_prefect.destinations import Destination, Watermark
+from processmaker_prefect.sync.page_scan import PageScanReader
+from processmaker_prefect.sync.pipeline import ReadAhead
+from processmaker_prefect.sync.readers import IdScanReader, Reader, RecentFirstReader
+from processmaker_prefect.sync.window import WindowReader
 
 __all__ = ["ResourceSync", "SyncResult", "progress_listeners"]
 

@@ -9,7 +9,7 @@ read are about the rows divided by the page size. When a request slot is free an
 waits, the range with the most rows left is cut in parts at ids estimated from its density,
 so ``concurrency`` requests stay in flight until the end.
 
-This module is pure bookkeeping, tested alone; :mod:`tasks.sync.scan` runs it over HTTP.
+This module is pure bookkeeping, tested alone; :mod:`sync.scan` runs it over HTTP.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Such a route (``security-logs``, for instance) cannot say what changed, and with
 cannot be walked by id either: every run reads it again in id order by page number and
 upserts it. A row deleted meanwhile may shift another past a page boundary, so a row can be
 missed in one run; the next run reads it. Reconcile does not trust one such scan
-(:mod:`tasks.sync.reconcile`).
+(:mod:`processmaker_prefect.sync.reconcile`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from tasks.api import ProcessMakerClient
-from tasks.destinations import Watermark
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.destinations import Watermark
 
 __all__ = ["PageScanReader", "list_ids"]
 

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
-from tasks.api import ProcessMakerClient
-from tasks.api.concurrent import ordered_map
-from tasks.api.pagination import meta_count
-from tasks.destinations import Watermark
-from tasks.sync.idranges import IdRangePlan
-from tasks.sync.scan import Rows, scan_ids
-from tasks.sync.window import WindowReader
-from tasks.times import parse_time
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.api.concurrent import ordered_map
+from processmaker_prefect.api.pagination import meta_count
+from processmaker_prefect.destinations import Watermark
+from processmaker_prefect.sync.idranges import IdRangePlan
+from processmaker_prefect.sync.scan import Rows, scan_ids
+from processmaker_prefect.sync.window import WindowReader
+from processmaker_prefect.times import parse_time
 
 __all__ = ["IdScanReader", "Reader", "RecentFirstReader", "WindowReader"]
 
@@ -130,7 +130,7 @@ class _Scan:
 
 class IdScanReader(_ListReader):
     """For routes whose rows carry no update time (collection records, API-NOTES §4): every
-    run reads the whole list again by id ranges (:mod:`tasks.sync.idranges`) and upserts it.
+    run reads the whole list again by id ranges (:mod:`sync.idranges`) and upserts it.
 
     Keyset on id rather than page numbers, so a record deleted during the scan cannot shift
     another past a page boundary. The watermark (``until`` and the highest id) only records

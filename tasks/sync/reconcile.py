@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.api import ProcessMakerClient
-from tasks.catalogue import Resource
-from tasks.destinations import Destination
-from tasks.errors import ConfigurationError, ProcessMakerNotFoundError
-from tasks.sync.page_scan import list_ids
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.catalogue import Resource
+from processmaker_prefect.destinations import Destination
+from processmaker_prefect.errors import ConfigurationError, ProcessMakerNotFoundError
+from processmaker_prefect.sync.page_scan import list_ids
 
 __all__ = ["ReconcileResult", "reconcile"]
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, cast
 
-from tasks.api import ProcessMakerClient
-from tasks.api.pagination import meta_count
-from tasks.errors import MalformedResponseError
-from tasks.sync.idranges import Ask, IdRangePlan
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.api.pagination import meta_count
+from processmaker_prefect.errors import MalformedResponseError
+from processmaker_prefect.sync.idranges import Ask, IdRangePlan
 
 __all__ = ["scan_ids"]
 

@@ -1,7 +1,7 @@
 """The read plan of PMQL routes (requests, tasks): one fixed time window, read by id ranges.
 
 A run reads the window ``W = (watermark, until]`` of ``updated_at`` (``until`` a few seconds in
-the past). Inside it, rows are read by id, concurrently (:mod:`tasks.sync.idranges`). Why that
+the past). Inside it, rows are read by id, concurrently (:mod:`sync.idranges`). Why that
 is exact, whatever the ties on ``updated_at``:
 
 * ``W`` can only lose rows while it is read. A row updated or inserted now gets an
@@ -21,11 +21,11 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tasks.api import ProcessMakerClient
-from tasks.destinations import Watermark
-from tasks.sync.idranges import TOP, IdRangePlan
-from tasks.sync.scan import Rows, scan_ids
-from tasks.times import parse_time, pmql_time
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.destinations import Watermark
+from processmaker_prefect.sync.idranges import TOP, IdRangePlan
+from processmaker_prefect.sync.scan import Rows, scan_ids
+from processmaker_prefect.times import parse_time, pmql_time
 
 __all__ = ["WindowReader", "covers"]
 

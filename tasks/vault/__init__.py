@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.vault.secrets import (
+from processmaker_prefect.vault.secrets import (
     VaultSecret,
     VaultSecrets,
     get_vault,

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Protocol
 import hvac
 from pydantic import SecretStr
 
-from tasks.errors import ConfigurationError
-from tasks.settings import VaultSettings
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.settings import VaultSettings
 
 __all__ = ["Login", "LoginResult", "cli_token_file", "make_login"]
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasks.errors import VaultError
-from tasks.vault.logins import _secret_from
-from tasks.vault.secrets import VaultSecrets
-from tasks.vault.session import Op
+from processmaker_prefect.errors import VaultError
+from processmaker_prefect.vault.logins import _secret_from
+from processmaker_prefect.vault.secrets import VaultSecrets
+from processmaker_prefect.vault.session import Op
 
 __all__ = ["SecretIdInfo", "TokenInfo", "lookup_secret_id", "lookup_token"]
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import hvac.exceptions as hx
 from pydantic import SecretStr
 
-from tasks.errors import (
+from processmaker_prefect.errors import (
     ConfigurationError,
     VaultKeyMissingError,
 )
-from tasks.process_cache import ProcessCache
-from tasks.settings import VaultSettings, load_settings
-from tasks.vault.session import Op, VaultSession
+from processmaker_prefect.process_cache import ProcessCache
+from processmaker_prefect.settings import VaultSettings, load_settings
+from processmaker_prefect.vault.session import Op, VaultSession
 
 __all__ = [
     "VaultSecret",

@@ -18,7 +18,7 @@ import hvac.exceptions as hx
 import requests
 from pydantic import SecretStr
 
-from tasks.errors import (
+from processmaker_prefect.errors import (
     ConfigurationError,
     ProcessMakerPrefectError,
     VaultAuthError,
@@ -27,10 +27,10 @@ from tasks.errors import (
     VaultNotFoundError,
     VaultUnavailableError,
 )
-from tasks.events import vault_session_event
-from tasks.redaction import redact
-from tasks.settings import VaultSettings
-from tasks.vault.logins import Login, make_login
+from processmaker_prefect.events import vault_session_event
+from processmaker_prefect.redaction import redact
+from processmaker_prefect.settings import VaultSettings
+from processmaker_prefect.vault.logins import Login, make_login
 
 __all__ = ["Op", "VaultSession", "translate"]
 

@@ -4,7 +4,7 @@ Register it with ``prefect block register -m tasks.blocks``. Only the URL is req
 also lets Prefect's block picker validate a flow form). Every other empty field falls back to
 the worker's environment (``PROCESSMAKER_*``, ``VAULT_*``), so a block can name the instance
 and its Vault secret while the Vault login still comes from the worker. Titles and
-descriptions come from :mod:`tasks.settings`, so the form and the environment say the same.
+descriptions come from :mod:`settings`, so the form and the environment say the same.
 The block holds no secret unless an operator puts a Vault token or AppRole secret id in its
 masked fields.
 """
@@ -18,11 +18,11 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from pydantic import BeforeValidator, Field, SecretStr
 
-from tasks.api import ProcessMakerClient
-from tasks.connection import open_client
-from tasks.errors import ConfigurationError
-from tasks.forms import HIDE_NONE
-from tasks.settings import (
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.prefect_layer.forms import HIDE_NONE
+from processmaker_prefect.settings import (
     GrantName,
     ProcessMakerSettings,
     VaultAuthMethod,
@@ -66,7 +66,7 @@ class ProcessMakerConnection(Block):
 
     Example:
         ```python
-        from tasks import ProcessMakerConnection
+        from processmaker_prefect import ProcessMakerConnection
 
         with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
             active = client.get("/requests", params={"status": "ACTIVE"})
@@ -85,7 +85,7 @@ Pick this block in the `connection` field of a processmaker-* deployment's run f
 Python:
 
 ```python
-from tasks import ProcessMakerConnection
+from processmaker_prefect import ProcessMakerConnection
 
 with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
     user = client.get_user(1)
@@ -157,7 +157,7 @@ From the command line: `pm-prefect sync --connection BLOCK_NAME`.
 
         Example:
             ```python
-            from tasks import ProcessMakerConnection
+            from processmaker_prefect import ProcessMakerConnection
 
             with ProcessMakerConnection.load("prod").get_client() as client:
                 open_requests = client.get("/requests", params={"status": "ACTIVE"})

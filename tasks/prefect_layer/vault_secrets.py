@@ -7,8 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.errors import retry_on_retriable
-from tasks.vault import get_vault
+from processmaker_prefect.errors import retry_on_retriable
+from processmaker_prefect.vault import get_vault
 
 __all__ = ["read_vault_secret"]
 

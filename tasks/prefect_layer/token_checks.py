@@ -7,8 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.auth import get_token_provider
-from tasks.errors import retry_on_retriable
+from processmaker_prefect.auth import get_token_provider
+from processmaker_prefect.errors import retry_on_retriable
 
 __all__ = ["check_token"]
 

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.blocks import resolve_settings
-from tasks.catalogue import resource_for
-from tasks.connection import open_client
-from tasks.destinations import open_destination
-from tasks.errors import retry_on_retriable
-from tasks.sync import ResourceSync
-from tasks.sync.reconcile import reconcile
+from processmaker_prefect.catalogue import resource_for
+from processmaker_prefect.destinations import open_destination
+from processmaker_prefect.errors import retry_on_retriable
+from processmaker_prefect.prefect_layer.blocks import resolve_settings
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.sync import ResourceSync
+from processmaker_prefect.sync.reconcile import reconcile
 
 __all__ = ["reconcile_resource", "sync_resource"]
 

@@ -17,11 +17,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from tasks.api import ProcessMakerClient, api_path
-from tasks.blocks import resolve_settings
-from tasks.connection import open_client
-from tasks.errors import retry_on_retriable
-from tasks.redaction import redact_secrets, redact_url
+from processmaker_prefect.api import ProcessMakerClient, api_path
+from processmaker_prefect.errors import retry_on_retriable
+from processmaker_prefect.prefect_layer.blocks import resolve_settings
+from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.redaction import redact_secrets, redact_url
 
 __all__ = [
     "call_processmaker_endpoint",

@@ -7,10 +7,10 @@ Vault login happen once per process and settings however many task runs ask.
 
 from __future__ import annotations
 
-from tasks.api import ProcessMakerClient, process_session
-from tasks.auth import BearerAuth, get_token_provider
-from tasks.instance_limits import InstanceLimitedClient
-from tasks.settings import ProcessMakerSettings, VaultSettings, load_settings
+from processmaker_prefect.api import ProcessMakerClient, process_session
+from processmaker_prefect.auth import BearerAuth, get_token_provider
+from processmaker_prefect.prefect_layer.instance_limits import InstanceLimitedClient
+from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
 
 __all__ = ["open_client"]
 

@@ -25,8 +25,8 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 
-from tasks.api import ProcessMakerClient
-from tasks.destination_locks import shared_prefect_server
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.prefect_layer.destination_locks import shared_prefect_server
 
 __all__ = [
     "InstanceLimitedClient",

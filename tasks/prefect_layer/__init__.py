@@ -1,0 +1,8 @@
+"""The one layer that knows Prefect: the ``@task``s, the connection block, events, locks and
+limits. Importing it sends the lower layers' events to Prefect's feed."""
+
+from __future__ import annotations
+
+from processmaker_prefect.prefect_layer.event_sink import install_event_sink
+
+install_event_sink()
