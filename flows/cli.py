@@ -43,7 +43,9 @@ def doctor() -> int:
     check, then when each credential expires; exits 0 when all pass (a credential expiring
     soon is a warning), 1 at the first failure with its cause and fix.
     """
-    from processmaker_prefect import run_checks
+    from processmaker_prefect import install_event_sink, run_checks
+
+    install_event_sink()  # a failed check is an event where a Prefect API is configured
 
     failed = False
     for result in run_checks():

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         destination_lock,
         destination_lock_name,
     )
+    from processmaker_prefect.prefect_layer.event_sink import install_event_sink
     from processmaker_prefect.prefect_layer.forms import HIDE_NONE
     from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
     from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
     from processmaker_prefect.vault import get_vault, reset_vault_sessions
 
 _EXPORTS: dict[str, str] = {
+    "install_event_sink": "processmaker_prefect.prefect_layer.event_sink",
     "AuthorizationCodeLogin": "processmaker_prefect.auth",
     "CallbackListener": "processmaker_prefect.auth",
     "CheckResult": "processmaker_prefect.health_checks",
@@ -179,6 +181,7 @@ __all__ = [
     "destination_lock",
     "destination_lock_name",
     "get_vault",
+    "install_event_sink",
     "instance_limit_name",
     "list_processmaker_records",
     "load_connection",

@@ -18,7 +18,6 @@ import pytest
 import requests
 from prefect.cache_policies import NO_CACHE
 
-from processmaker_prefect.prefect_layer import api_calls as api_tasks
 from processmaker_prefect.api import ProcessMakerClient
 from processmaker_prefect.api.pagination import KeysetCursor, KeysetPaginator
 from processmaker_prefect.api.transport import ApiRetry
@@ -32,6 +31,7 @@ from processmaker_prefect.errors import (
     ProcessMakerValidationError,
     retry_on_retriable,
 )
+from processmaker_prefect.prefect_layer import api_calls as api_tasks
 from processmaker_prefect.sandbox.server import SandboxServer
 from processmaker_prefect.settings import ProcessMakerSettings
 from tests.fixtures.sandbox import SandboxControl
