@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench sandbox screenshots clean
+.PHONY: demo test lint docs bench sandbox screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ lint: $(STAMP)
 	$(BIN)/python .ci/lint_tree.py build/lint
 	$(BIN)/mypy
 	cd build/lint && ../../$(BIN)/lint-imports ../../.importlinter
+
+# The docs site, strictly (a broken link or a docstring griffe cannot read fails it), into
+# build/site. mkdocstrings reads the package as installed, so lay that out first.
+docs: $(STAMP)
+	$(BIN)/python .ci/lint_tree.py build/lint
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -f docs/mkdocs.yml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
