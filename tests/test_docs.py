@@ -144,18 +144,28 @@ def test_settings_hook_refuses_an_unknown_class() -> None:
 
     with pytest.raises(PluginError, match=r"no settings class NoSuchSettings in settings\.py"):
         _hook().on_page_markdown("# Configuration\n\n<!-- settings: NoSuchSettings -->\n")
+    with pytest.raises(PluginError, match=r"no block class VaultSettings in prefect_layer/"):
+        _hook().on_page_markdown("<!-- block: VaultSettings -->\n")
 
 
 def test_settings_hook_writes_bounds_defaults_and_choices() -> None:
     table = _hook().on_page_markdown("<!-- settings: VaultSettings -->\n")
-    row = next(line for line in table.splitlines() if line.startswith("| `VAULT_TIMEOUT` |"))
-    assert row == (
-        "| `VAULT_TIMEOUT` | `timeout` | float | `10` | > 0, ≤ 300 | Seconds per Vault HTTP call. |"
+    rows = {line.split("`")[1]: line for line in table.splitlines()[2:]}
+    assert rows["VAULT_TIMEOUT"] == (
+        "| `VAULT_TIMEOUT`<br><small>field `timeout`</small> | `10` "
+        "| Seconds per Vault HTTP call.<br><small>float; > 0, ≤ 300</small> |"
     )
-    method = next(line for line in table.splitlines() if "`VAULT_AUTH_METHOD`" in line)
-    assert "`token` \\| `approle` \\| `kubernetes`" in method
-    token = next(line for line in table.splitlines() if line.startswith("| `VAULT_TOKEN` |"))
-    assert "| secret (optional) | unset |" in token
+    assert "`token` \\| `approle` \\| `kubernetes`" in rows["VAULT_AUTH_METHOD"]
+    assert "| unset |" in rows["VAULT_TOKEN"]
+    assert "<small>secret (optional)</small>" in rows["VAULT_TOKEN"]
+    assert "| **required** |" in _hook().on_page_markdown("<!-- settings: ProcessMakerSettings -->")
+
+
+def test_settings_hook_leaves_what_follows_the_table_alone() -> None:
+    page = "# Configuration\n\n<!-- settings: VaultSettings -->\n\n## Elsewhere\n\ntext\n"
+    out = _hook().on_page_markdown(page)
+    assert out.startswith("# Configuration\n\n| Variable |")
+    assert out.endswith(" |\n\n## Elsewhere\n\ntext\n")
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +199,27 @@ def _rows(page: str) -> dict[str, str]:
 def test_built_configuration_page_lists_every_settings_field(
     site: Path, cls: type[BaseModel]
 ) -> None:
-    rows = _rows((site / "configuration" / "index.html").read_text())
+    page = (site / "configuration" / "index.html").read_text()
+    for section in ("processmaker", "vault", "block", "elsewhere"):
+        assert f'<h2 id="{section}"' in page, f"no section {section}: a table swallowed it"
+    rows = _rows(page)
     prefix = str(cls.model_config["env_prefix"])
     for name, field in cls.model_fields.items():
         variable = f"{prefix}{name.upper()}"
         assert variable in rows, f"{variable} is missing from the built configuration page"
         assert name in rows[variable].split()
         assert " ".join((field.description or "").split()) in rows[variable]
+
+
+@pytest.mark.slow
+def test_built_configuration_page_lists_every_block_field(site: Path) -> None:
+    from processmaker_prefect import ProcessMakerConnection
+
+    rows = _rows((site / "configuration" / "index.html").read_text())
+    for name, field in ProcessMakerConnection.model_fields.items():
+        assert name in rows, f"block field {name} is missing from the built configuration page"
+        assert " ".join((field.description or "").split()) in rows[name]
+        assert (field.title or "") in rows[name]
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@
 A page asks for a table with a marker line, ``<!-- settings: VaultSettings -->``; the hook
 replaces it with one row per field of that class in :mod:`processmaker_prefect.settings`
 (environment variable, field, type, default, bounds, description), so the reference can never
-drift from the code. An unknown class name fails the build.
+drift from the code. ``<!-- block: ProcessMakerConnection -->`` does the same for a block of
+:mod:`processmaker_prefect.prefect_layer.blocks` (field, title in the UI, default,
+description). An unknown class name fails the build.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from mkdocs.exceptions import PluginError
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 from processmaker_prefect import settings as settings_module
 
-MARKER = re.compile(r"^<!--\s*settings:\s*(\w+)\s*-->\s*$", re.MULTILINE)
+# Only the marker line: the blank line after it must stay, or the table swallows what follows.
+MARKER = re.compile(r"^<!--[ \t]*(settings|block):[ \t]*(\w+)[ \t]*-->[ \t]*$", re.MULTILINE)
 
 # Bounds as pydantic keeps them (annotated_types), in the words the table uses.
 BOUNDS: tuple[tuple[type[Any], str, str], ...] = (
@@ -35,15 +39,26 @@ BOUNDS: tuple[tuple[type[Any], str, str], ...] = (
 )
 
 
-def settings_class(name: str) -> type[BaseModel]:
-    """The settings class ``name`` of :mod:`processmaker_prefect.settings`.
+def settings_class(name: str, kind: str = "settings") -> type[BaseModel]:
+    """The settings class ``name`` of :mod:`processmaker_prefect.settings`, or the block
+    class of :mod:`processmaker_prefect.prefect_layer.blocks` when ``kind`` is ``block``.
 
     Raises:
-        PluginError: when the module has no settings class of that name.
+        PluginError: when the module has no such class.
     """
-    found = getattr(settings_module, name, None)
-    if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise PluginError(f"<!-- settings: {name} -->: no settings class {name} in settings.py")
+    base: type[BaseModel]
+    if kind == "block":
+        # Imported only when a page asks: they load Prefect.
+        from prefect.blocks.core import Block
+
+        from processmaker_prefect.prefect_layer import blocks
+
+        module, where, base = blocks, "prefect_layer/blocks.py", Block
+    else:
+        module, where, base = settings_module, "settings.py", BaseSettings
+    found = getattr(module, name, None)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise PluginError(f"<!-- {kind}: {name} -->: no {kind} class {name} in {where}")
     return found
 
 
@@ -98,20 +113,44 @@ def cell(text: str) -> str:
 
 
 def settings_table(cls: type[BaseModel]) -> str:
-    """The Markdown table of every field of ``cls``, in the order the class declares them."""
+    """The Markdown table of every field of ``cls``, in the order the class declares them.
+
+    Three columns, so that it reads on a laptop: the variable (with the field's name under it),
+    the default, and the description (with the type and bounds under it).
+    """
     prefix = str(cls.model_config.get("env_prefix", ""))
-    lines = [
-        "| Environment variable | Field | Type | Default | Bounds | Description |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = ["| Variable | Default | Description |", "|---|---|---|"]
     for name, field in cls.model_fields.items():
         lines.append(
-            f"| `{prefix}{name.upper()}` | `{name}` | {type_text(field.annotation)} "
-            f"| {default_text(field)} | {bounds_text(field)} | {cell(field.description or '')} |"
+            f"| `{prefix}{name.upper()}`<br><small>field `{name}`</small> | {default_text(field)} "
+            f"| {cell(field.description or '')}<br><small>{_about(field)}</small> |"
         )
     return "\n".join(lines)
 
 
+def block_table(cls: type[BaseModel]) -> str:
+    """The Markdown table of a block's fields: name (title in the UI under it), default,
+    description (type and bounds under it)."""
+    lines = ["| Field | Default | Description |", "|---|---|---|"]
+    for name, field in cls.model_fields.items():
+        lines.append(
+            f"| `{name}`<br><small>{cell(field.title or '')}</small> | {default_text(field)} "
+            f"| {cell(field.description or '')}<br><small>{_about(field)}</small> |"
+        )
+    return "\n".join(lines)
+
+
+def _about(field: FieldInfo) -> str:
+    kind, bounds = type_text(field.annotation), bounds_text(field)
+    return kind if bounds == "-" else f"{kind}; {bounds}"
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """mkdocs event: replace each settings marker on a page with its generated table."""
-    return MARKER.sub(lambda match: settings_table(settings_class(match.group(1))), markdown)
+    """mkdocs event: replace each marker on a page with its generated table."""
+
+    def table(match: re.Match[str]) -> str:
+        kind, name = match.groups()
+        cls = settings_class(name, kind)
+        return block_table(cls) if kind == "block" else settings_table(cls)
+
+    return MARKER.sub(table, markdown)
