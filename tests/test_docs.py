@@ -228,6 +228,9 @@ def test_built_api_reference_documents_the_public_surface(site: Path) -> None:
     import processmaker_prefect
 
     page = (site / "reference" / "index.html").read_text()
+    for built in (site / "reference").rglob("index.html"):
+        role = re.search(r":(mod|class|meth|func|attr|exc):", built.read_text())
+        assert role is None, f"a Sphinx role shows as written on {built.relative_to(site)}"
     missing = [
         name
         for name in processmaker_prefect.__all__
