@@ -199,7 +199,7 @@ def _rows(page: str) -> dict[str, str]:
 def test_built_configuration_page_lists_every_settings_field(
     site: Path, cls: type[BaseModel]
 ) -> None:
-    page = (site / "configuration" / "index.html").read_text()
+    page = (site / "configuration.html").read_text()
     for section in ("processmaker", "vault", "block", "elsewhere"):
         assert f'<h2 id="{section}"' in page, f"no section {section}: a table swallowed it"
     rows = _rows(page)
@@ -215,7 +215,7 @@ def test_built_configuration_page_lists_every_settings_field(
 def test_built_configuration_page_lists_every_block_field(site: Path) -> None:
     from processmaker_prefect import ProcessMakerConnection
 
-    rows = _rows((site / "configuration" / "index.html").read_text())
+    rows = _rows((site / "configuration.html").read_text())
     for name, field in ProcessMakerConnection.model_fields.items():
         assert name in rows, f"block field {name} is missing from the built configuration page"
         assert " ".join((field.description or "").split()) in rows[name]
@@ -228,7 +228,7 @@ def test_built_api_reference_documents_the_public_surface(site: Path) -> None:
     import processmaker_prefect
 
     page = (site / "reference" / "index.html").read_text()
-    for built in (site / "reference").rglob("index.html"):
+    for built in (site / "reference").rglob("*.html"):
         role = re.search(r":(mod|class|meth|func|attr|exc):", built.read_text())
         assert role is None, f"a Sphinx role shows as written on {built.relative_to(site)}"
     missing = [
