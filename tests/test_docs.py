@@ -170,17 +170,25 @@ def test_settings_hook_leaves_what_follows_the_table_alone() -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site, built strictly from a package tree laid out as installed (not build/lint)."""
+    """The site, built strictly from a package tree laid out as installed (not build/lint),
+    by a user whose home is ``work/home`` and who chose no ``PREFECT_HOME``."""
     work = tmp_path_factory.mktemp("docs")
-    tree, out = work / "tree", work / "site"
+    tree, out, home = work / "tree", work / "site", work / "home"
+    home.mkdir()
     subprocess.run([sys.executable, str(ROOT / ".ci" / "lint_tree.py"), str(tree)], check=True)
-    env = {**os.environ, "DOCS_PACKAGE_TREE": str(tree), "NO_MKDOCS_2_WARNING": "1"}
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_HOME"}
+    env |= {"HOME": str(home), "DOCS_PACKAGE_TREE": str(tree), "NO_MKDOCS_2_WARNING": "1"}
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml"]
     result = subprocess.run(
         [*command, "-d", str(out)], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+@pytest.mark.slow
+def test_building_the_site_writes_nothing_into_home(site: Path) -> None:
+    assert sorted(path.name for path in (site.parent / "home").iterdir()) == []
 
 
 def _rows(page: str) -> dict[str, str]:

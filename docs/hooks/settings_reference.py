@@ -10,7 +10,11 @@ description). An unknown class name fails the build.
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
+import tempfile
 import types
 from enum import Enum
 from pathlib import Path
@@ -48,7 +52,8 @@ def settings_class(name: str, kind: str = "settings") -> type[BaseModel]:
     """
     base: type[BaseModel]
     if kind == "block":
-        # Imported only when a page asks: they load Prefect.
+        # Imported only when a page asks: they load Prefect, which makes its home on import.
+        _keep_prefect_out_of_home()
         from prefect.blocks.core import Block
 
         from processmaker_prefect.prefect_layer import blocks
@@ -60,6 +65,15 @@ def settings_class(name: str, kind: str = "settings") -> type[BaseModel]:
     if not (isinstance(found, type) and issubclass(found, base)):
         raise PluginError(f"<!-- {kind}: {name} -->: no {kind} class {name} in {where}")
     return found
+
+
+def _keep_prefect_out_of_home() -> None:
+    """Give Prefect a home of its own for this build, unless one was chosen: importing it
+    creates ``~/.prefect``, and building the docs must not write into the user's home."""
+    if "PREFECT_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="docs-prefect-home-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        os.environ["PREFECT_HOME"] = home
 
 
 def type_text(annotation: Any) -> str:
