@@ -1,7 +1,7 @@
 """The /_sandbox control routes: stats, faults, data changes, token lifetimes and reset.
 
 They are test and demo controls, never part of ProcessMaker's API, so they need no token.
-README.md ("The sandbox") lists each with its JSON fields and defaults.
+docs/pages/sandbox.md lists each with its JSON fields and defaults.
 """
 
 from __future__ import annotations

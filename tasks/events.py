@@ -1,6 +1,6 @@
 """Credential events for Prefect's event feed: one grammar, no secrets, never in the way.
 
-Names are ``processmaker.<subject>.<what happened>`` (README "Credential events"):
+Names are ``processmaker.<subject>.<what happened>`` (docs/pages/operations.md, its events):
 
 ==================================  ==========================================================
 ``processmaker.token.obtained``     a token to use: granted, or shared in Vault (source)
