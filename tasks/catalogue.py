@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.pmql_filter import hold_filter
 from processmaker_prefect.spec_routes import load_routes
 
 __all__ = [
@@ -99,11 +100,13 @@ class Resource:
         """This resource restricted to the rows matching ``pmql`` (None or blank: all rows).
 
         Raises:
-            ConfigurationError: the route takes no PMQL.
+            ConfigurationError: the route takes no PMQL, or ``pmql`` is not one whole
+                expression (:func:`~processmaker_prefect.pmql_filter.hold_filter`).
         """
         pmql = " ".join((pmql or "").split())
         if not pmql:
             return self
+        pmql = hold_filter(pmql, self.name)
         if not self.takes_pmql:
             raise ConfigurationError(
                 f"Resource {self.name!r} cannot be filtered: GET /api/1.0{self.path} takes no "
