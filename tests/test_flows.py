@@ -145,7 +145,7 @@ def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
         state.result()
     assert_equal_to_api(stack, database, ["groups"])
     report = artifacts_of(state)["processmaker-sync"]
-    assert "| collection:999 | - | - | - | - | failed (below) |" in report
+    assert "| collection:999 | - | - | - | - | - | failed (below) |" in report
     assert "- **collection:999**: ProcessMakerNotFoundError: GET /api/1.0/collections" in report
 
 
