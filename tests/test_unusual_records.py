@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from processmaker_prefect.api import ProcessMakerClient
-from processmaker_prefect.catalogue import resource_for
+from processmaker_prefect.catalogue import DEFAULT_RESOURCES, resource_for
 from processmaker_prefect.destinations import (
     DEFAULT_URL,
     Watermark,
@@ -158,6 +158,31 @@ def test_hostile_requests_are_all_stored_and_every_key_findable(
     assert fetch(url, f"SELECT case_title FROM requests WHERE id = {first}") == [(None,)]  # noqa: S608
     (state,) = fetch(url, "SELECT last_id, instance FROM _sync_state WHERE resource = 'requests'")
     assert state == (None, hostile.url)  # no id yet: NULL, never 2**62
+    # A key whose JSON type changes from request to request: its column widened to text.
+    shifty = mapped["shifty"]
+    values = fetch(url, f'SELECT "{shifty}" FROM request_variables_1 '  # noqa: S608
+                        f'WHERE "{shifty}" IS NOT NULL ORDER BY request_id')  # fmt: skip
+    assert [v for (v,) in values] == ["7", "seven", '{"n":7}', '[7,"7"]']
+
+
+def test_hostile_data_leaves_the_other_tables_intact(
+    hostile: SandboxServer, control: SandboxControl, url: str
+) -> None:
+    """Every default resource synced in one run beside the hostile requests, on both backends."""
+    with client_for(hostile) as client, open_destination(url) as dest:
+        results = {
+            name: ResourceSync(client, dest, resource_for(name), lag=0).run()
+            for name in DEFAULT_RESOURCES
+        }
+    for name, result in results.items():
+        assert result.rejected == 0, name
+        listed = requests.get(
+            f"{hostile.url}/api/1.0/{name}", params={"per_page": 1},
+            headers={"Authorization": f"Bearer {hostile.config.pat}"}, timeout=30,
+        ).json()["meta"]["total"]  # fmt: skip
+        assert fetch(url, f'SELECT count(*) FROM "{name}"') == [(listed,)], name  # noqa: S608
+    states = {r[0] for r in fetch(url, "SELECT resource FROM _sync_state")}
+    assert states == set(DEFAULT_RESOURCES)
 
 
 def test_a_second_run_moves_on_from_hostile_records(

@@ -24,6 +24,12 @@ from processmaker_prefect.redaction import redact
 __all__ = ["PostgresDestination"]
 
 _FIXES: list[tuple[type[Exception], str]] = [
+    # Before OperationalError, its base: a limit of PostgreSQL's, not a connection problem.
+    (
+        pg_errors.ProgramLimitExceeded,
+        "a row or table is past a PostgreSQL limit (1,600 columns a table): lower "
+        "PROCESSMAKER_MAX_VARIABLE_COLUMNS",
+    ),
     (
         psycopg.OperationalError,
         "check host, port, user and that PostgreSQL is running; put a password in PGPASSWORD "
