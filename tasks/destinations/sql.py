@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from processmaker_prefect.catalogue import TableSpec, spec_for
+from processmaker_prefect.catalogue import TableSpec, is_resource, spec_for
 from processmaker_prefect.destinations.base import (
     INSTANCES_TABLE,
     NO_ID,
@@ -161,11 +161,6 @@ class SqlDestination(Destination):
                 self._con.execute(
                     f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS {column} {t[kind]}'
                 )
-            if self.instance is not None:  # rows from before instances were recorded
-                self._run(
-                    self._con, f'UPDATE "{table}" SET _instance = ? WHERE _instance IS NULL',
-                    [self.instance],
-                )  # fmt: skip
             self._ready.add(table)
 
     def _bind(self, instance: str) -> str | None:
@@ -176,12 +171,20 @@ class SqlDestination(Destination):
                 return str(others[0])
             if found:
                 return None
-            # The first instance here: what an older version wrote is taken as its own.
+            # The first instance here: what an older version wrote is taken as its own, once.
             self._run(con, f"INSERT INTO {INSTANCES_TABLE} (instance) VALUES (?)", [instance])
             self._run(
                 con, f"UPDATE {STATE_TABLE} SET instance = ? WHERE instance IS NULL", [instance]
             )
-        self._ready.clear()  # _ensure adopts each table's rows on its next use
+            text = self.dialect.types["text"]
+            for table in sorted(self._tables()):
+                if not is_resource(table.removeprefix(STAGING_PREFIX)):
+                    continue
+                for column in ("_instance", "_filter"):
+                    con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS {column} {text}')
+                self._run(
+                    con, f'UPDATE "{table}" SET _instance = ? WHERE _instance IS NULL', [instance]
+                )
         return None
 
     def _upsert(
