@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from processmaker_prefect.catalogue import TableSpec, is_resource, spec_for
 from processmaker_prefect.destinations.batch import (
@@ -38,6 +37,7 @@ from processmaker_prefect.destinations.batch import (
     decode_raw,
     to_batch,
 )
+from processmaker_prefect.destinations.instances import instance_id, schema_option
 from processmaker_prefect.destinations.variables import DEFAULT_MAX_COLUMNS
 from processmaker_prefect.errors import ConfigurationError, DestinationError
 from processmaker_prefect.times import as_utc
@@ -375,36 +375,6 @@ def state_key(table: str, pmql: str | None) -> str:
     """The ``_sync_state`` key of a sync: the table, plus its filter if it has one."""
     pmql = " ".join((pmql or "").split())
     return f"{table} where {pmql}" if pmql else table
-
-
-def instance_id(url: str) -> str:
-    """A ProcessMaker instance as recorded in a destination: ``scheme://host[:port]/path``,
-    lower-case host, no user, query or trailing slash (never a secret)."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
-
-
-_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def schema_option(url: str) -> str | None:
-    """The ``?schema=`` of a destination URL: where this connection's tables live.
-
-    Raises:
-        ConfigurationError: the name is not a lower-case identifier of at most 63 characters.
-    """
-    values = [v for k, v in parse_qsl(urlsplit(url).query) if k == "schema"]
-    if not values or not values[-1]:
-        return None
-    schema = values[-1]
-    if not _SCHEMA.fullmatch(schema):
-        raise ConfigurationError(
-            f"Destination schema {schema[:70]!r} is not a lower-case SQL identifier: use "
-            "letters a-z, digits and _ (at most 63), e.g. ?schema=pm_production"
-        )
-    return schema
 
 
 def first_line(exc: BaseException) -> str:
