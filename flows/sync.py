@@ -218,6 +218,7 @@ def _report(
         right = (1, 2, 4, 6)
     rows += [(name, *["-"] * (len(headers) - 2), "failed (below)") for name, _ in failures]
     rejected = sum(int(r.get("rejected", 0)) for r in results)
+    in_raw = sum(int(r.get("keys_in_raw", 0)) for r in results)
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
@@ -229,6 +230,16 @@ def _report(
                 "(reason and record); each is stored when it next changes in ProcessMaker.",
             ]
             if rejected
+            else []
+        ),
+        *(
+            [
+                "",
+                f"**{in_raw:,} request variable keys have no column** (the per-table cap "
+                "PROCESSMAKER_MAX_VARIABLE_COLUMNS was reached): their values are in "
+                "`requests.raw`.",
+            ]
+            if in_raw
             else []
         ),
         *markdown.failures("Failures", failures),

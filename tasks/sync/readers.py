@@ -77,7 +77,7 @@ class RecentFirstReader(_ListReader):
             for envelope in ordered_map(fetch, numbers, self.max_concurrency):
                 yield from scan.take(envelope["data"])
                 last = envelope
-                if scan.reached:
+                if scan.reached or not envelope["data"]:  # empty: last_page was too high
                     break
             if concurrent and not _same_front(first, fetch(1), until, self.per_page, where):
                 scan = _Scan(start, until, where)
