@@ -1,8 +1,9 @@
 """The one resource catalogue: each ProcessMaker list route we sync, how to page it, its table.
 
 A resource is a list route under /api/1.0 and the table it lands in, keyed by ``id``: the typed
-columns below, then ``raw`` (the record as received, as JSON), ``_synced_at`` and
-``_deleted_at``. The core resources are written out here; any other list route of
+columns below, then ``raw`` (the record as received, as JSON), ``_synced_at``,
+``_deleted_at``, ``_instance`` and ``_filter`` (the instance and filter of the sync that wrote
+the row). The core resources are written out here; any other list route of
 ProcessMaker's spec (``tasks/routes.json``, see :mod:`spec_routes`) is a resource by its
 name, its typed columns taken from the spec. Routes that can return secrets are refused.
 """

@@ -43,7 +43,7 @@ __all__ = [
 
 VARIABLES_PREFIX = "request_variables_"
 COLUMNS_TABLE = "_variable_columns"
-LEGACY_COLUMNS_TABLE = "_sync_columns"  # its name before 0.x: renamed in place on open
+LEGACY_COLUMNS_TABLE = "_sync_columns"  # its former name: renamed in place on open
 SYSTEM_COLUMNS = ("request_id", "_synced_at", "_deleted_at")
 # Names no key may take: the variables table's own columns, and those of the tables it is
 # joined with (``requests``), so a ``SELECT *`` over a join never shows two of one name.

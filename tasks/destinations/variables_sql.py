@@ -74,7 +74,7 @@ def _evolve(
 
     The columns known are kept in ``dest._variables`` (the destination drops them when a
     transaction fails), so a batch that brings no new key and no wider value runs no SQL
-    here; otherwise they are read again from ``_sync_columns`` inside the transaction.
+    here; otherwise they are read again from ``_variable_columns`` inside the transaction.
     """
     cap = dest.max_variable_columns
     cached = dest._variables.get(table)
