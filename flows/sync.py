@@ -23,6 +23,7 @@ from processmaker_prefect import (
     VaultError,
     check_destination_url,
     connection_name,
+    default_destination,
     destination_lock,
     destination_lock_name,
     reconcile_resource,
@@ -96,7 +97,9 @@ def sync(
         collections: Ids of ProcessMaker collections whose records to sync too.
         destination: duckdb:///~/path.duckdb (in the worker user's home),
             duckdb:////absolute/path.duckdb or postgresql://user@host/db (passwords in
-            PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored).
+            PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored); add
+            ``?schema=name`` to keep an instance's tables apart from another's. Left at the
+            default: a DuckDB file per instance, named from its host.
         full_refresh: Rebuild the resources from scratch, swapped in atomically at the end.
         connection: A ProcessMaker Connection block; empty: the worker's environment.
         reconcile: Instead of syncing, mark the stored rows ProcessMaker no longer lists
@@ -120,7 +123,8 @@ def sync(
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     block = connection_name(connection)
-    resolve_settings(connection)  # and on missing settings, before any task runs
+    settings, _ = resolve_settings(connection)  # and on missing settings, before any task
+    destination = default_destination(settings.url, destination)
     with destination_lock(destination) as held:
         if not held:
             # Prefect makes a returned state the run's final state.
@@ -198,7 +202,7 @@ def _report(
         ]
         right: tuple[int, ...] = (1, 2, 3)
     else:
-        headers = ("resource", "rows", "pages", "watermark", "seconds", "full refresh")
+        headers = ("resource", "rows", "pages", "watermark", "seconds", "full refresh", "rejected")
         rows = [
             (
                 str(r["resource"]),
@@ -207,15 +211,37 @@ def _report(
                 str(r["watermark"] or "-"),
                 f"{r['seconds']:.2f}",
                 "yes" if r["full_refresh"] else "no",
+                f"{r.get('rejected', 0):,}",
             )
             for r in results
         ]
-        right = (1, 2, 4)
+        right = (1, 2, 4, 6)
     rows += [(name, *["-"] * (len(headers) - 2), "failed (below)") for name, _ in failures]
+    rejected = sum(int(r.get("rejected", 0)) for r in results)
+    in_raw = sum(int(r.get("keys_in_raw", 0)) for r in results)
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
         *markdown.table(headers, rows, right=right),
+        *(
+            [
+                "",
+                f"**{rejected:,} records could not be stored**: see the table `_rejected` "
+                "(reason and record); each is stored when it next changes in ProcessMaker.",
+            ]
+            if rejected
+            else []
+        ),
+        *(
+            [
+                "",
+                f"**{in_raw:,} request variable keys have no column** (the per-table cap "
+                "PROCESSMAKER_MAX_VARIABLE_COLUMNS was reached): their values are in "
+                "`requests.raw`.",
+            ]
+            if in_raw
+            else []
+        ),
         *markdown.failures("Failures", failures),
     ]
     return "\n".join(lines)

@@ -40,6 +40,10 @@ def parse_config(argv: list[str] | None = None) -> SandboxConfig:
     )
     parser.add_argument("--certfile", default=None, help="PEM certificate: serve HTTPS")
     parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
+    parser.add_argument(
+        "--hostile-data", action="store_true",
+        help="add requests whose data nobody planned for (odd keys, NUL, 1 MB values...)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     config = SandboxConfig(**vars(args))
     if bool(config.certfile) != bool(config.keyfile):

@@ -37,6 +37,7 @@ class SandboxConfig:
     database: str | None = None  # SQLite file; None keeps it in a temporary directory
     certfile: str | None = None  # PEM certificate (chain): serve HTTPS instead of HTTP
     keyfile: str | None = None  # PEM private key of that certificate
+    hostile_data: bool = False  # add the requests of sandbox.hostile after the seeded ones
 
     @property
     def scheme(self) -> str:

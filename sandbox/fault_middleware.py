@@ -82,6 +82,9 @@ class FaultMiddleware:
             # A list call: GET on a collection route (its template ends in a fixed segment).
             is_list = method == "GET" and template != FALLBACK and not template.endswith("}")
             fault = self.faults.decide_api(is_list)
+            skew = self.faults.settings.total_high - self.faults.settings.total_low
+            if fault is None and is_list and skew:
+                fault = Fault("total", "total_skew")
         elif path == TOKEN_PATH and method == "POST":
             fault = self.faults.decide_token()
         else:
@@ -89,8 +92,9 @@ class FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
-        if fault.kind in ("truncate", "envelope"):
-            await self.app(scope, receive, _Damaging(send, fault, self.stats))
+        if fault.kind in ("truncate", "envelope", "total"):
+            skew = self.faults.settings.total_high - self.faults.settings.total_low
+            await self.app(scope, receive, _Damaging(send, fault, self.stats, skew))
             return
         self.stats.count_fault(fault.label)
         if fault.kind == "drop":
@@ -127,8 +131,8 @@ class _Damaging:
     Anything else (an error status, HTML) passes through untouched and is not counted.
     """
 
-    def __init__(self, send: Send, fault: Fault, stats: Stats) -> None:
-        self.send, self.fault, self.stats = send, fault, stats
+    def __init__(self, send: Send, fault: Fault, stats: Stats, skew: int = 0) -> None:
+        self.send, self.fault, self.stats, self.skew = send, fault, stats, skew
         self.start: Message | None = None
         self.chunks: list[bytes] = []
 
@@ -161,6 +165,15 @@ class _Damaging:
             # A proxy that cut the body: a complete HTTP answer holding half a JSON document.
             return body[: len(body) // 2]
         document = json.loads(body)
+        if self.fault.kind == "total":
+            meta = document.get("meta") if isinstance(document, dict) else None
+            if not isinstance(meta, dict) or not isinstance(meta.get("total"), int):
+                return None
+            meta["total"] = total = max(0, meta["total"] + self.skew)
+            per_page = max(1, int(meta.get("per_page") or 1))
+            meta["total_pages"] = -(-total // per_page)
+            meta["last_page"] = max(1, meta["total_pages"])
+            return json.dumps(document).encode()
         missing = self.fault.label.rsplit("_", 1)[1]
         if not isinstance(document, dict) or missing not in document:
             return None

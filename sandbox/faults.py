@@ -27,6 +27,9 @@ class FaultSettings:
     Rates are fractions of calls (0..1, adding up to at most 1). ``list_only`` restricts the
     API faults (random and ``*_next``) to list calls: GET on a collection route such as
     ``/requests`` or ``/collections/{id}/records``. ``down`` fails every API and token call.
+    ``total_low``/``total_high`` make every list answer's ``meta.total`` (and ``last_page``)
+    that many rows lower (at least 0) or higher than the rows it counts, as a count taken
+    apart from the page (a count/select race, a caching proxy) can be.
     """
 
     latency_ms: int = 0
@@ -48,6 +51,8 @@ class FaultSettings:
     fail_status: int = 503
     drop_next: int = 0
     token_fail_next: int = 0
+    total_low: int = 0
+    total_high: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FaultSettings:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from processmaker_prefect.sandbox.config import SandboxConfig
+from processmaker_prefect.sandbox.hostile import add_hostile_requests
 from processmaker_prefect.sandbox.resources import RESOURCES
 from processmaker_prefect.sandbox.seed import create_schema, seed_database
 from processmaker_prefect.sandbox.seed_admin import ADMIN_TABLES, REQUEST
@@ -54,6 +55,8 @@ class Store:
         create_schema(db)
         seed_database(db, config.records, config.seed, config.username, config.ties,
                       config.distinct_updated_at)  # fmt: skip
+        if config.hostile_data:
+            add_hostile_requests(db)
         self.seed_seconds = time.perf_counter() - started
         self._snapshot = Snapshot(self.path)
         # Live writes must sort after every seeded row even on a machine whose clock is behind.

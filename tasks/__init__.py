@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from processmaker_prefect.destinations import (
         DEFAULT_URL,
         check_destination_url,
+        default_destination,
         open_destination,
         redact_userinfo,
     )
@@ -121,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "VaultSettings": "processmaker_prefect.settings",
     "call_processmaker_endpoint": "processmaker_prefect.prefect_layer.api_calls",
     "check_destination_url": "processmaker_prefect.destinations",
+    "default_destination": "processmaker_prefect.destinations",
     "check_token": "processmaker_prefect.prefect_layer.token_checks",
     "check_transport": "processmaker_prefect.api",
     "choose_grant": "processmaker_prefect.auth",
@@ -178,6 +180,7 @@ __all__ = [
     "choose_grant",
     "complete_processmaker_task",
     "connection_name",
+    "default_destination",
     "destination_lock",
     "destination_lock_name",
     "get_vault",

@@ -1,8 +1,9 @@
 """The one resource catalogue: each ProcessMaker list route we sync, how to page it, its table.
 
 A resource is a list route under /api/1.0 and the table it lands in, keyed by ``id``: the typed
-columns below, then ``raw`` (the record as received, as JSON), ``_synced_at`` and
-``_deleted_at``. The core resources are written out here; any other list route of
+columns below, then ``raw`` (the record as received, as JSON), ``_synced_at``,
+``_deleted_at``, ``_instance`` and ``_filter`` (the instance and filter of the sync that wrote
+the row). The core resources are written out here; any other list route of
 ProcessMaker's spec (``tasks/routes.json``, see :mod:`spec_routes`) is a resource by its
 name, its typed columns taken from the spec. Routes that can return secrets are refused.
 """
@@ -16,6 +17,7 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.pmql_filter import hold_filter
 from processmaker_prefect.spec_routes import load_routes
 
 __all__ = [
@@ -99,11 +101,13 @@ class Resource:
         """This resource restricted to the rows matching ``pmql`` (None or blank: all rows).
 
         Raises:
-            ConfigurationError: the route takes no PMQL.
+            ConfigurationError: the route takes no PMQL, or ``pmql`` is not one whole
+                expression (:func:`~processmaker_prefect.pmql_filter.hold_filter`).
         """
         pmql = " ".join((pmql or "").split())
         if not pmql:
             return self
+        pmql = hold_filter(pmql, self.name)
         if not self.takes_pmql:
             raise ConfigurationError(
                 f"Resource {self.name!r} cannot be filtered: GET /api/1.0{self.path} takes no "

@@ -10,6 +10,7 @@ Names are ``processmaker.<subject>.<what happened>`` (docs/pages/operations.md, 
 ``processmaker.vault.renewed``      the Vault token was renewed (new TTL)
 ``processmaker.credential.expiring``  a credential expires within the warning window
 ``processmaker.credential.check_failed``  a doctor/healthcheck check failed
+``processmaker.sync.rejected``      a sync set records aside in ``_rejected`` (resource, count)
 ==================================  ==========================================================
 
 The resource is the ProcessMaker instance (``processmaker.instance.<url>``) or, for Vault
@@ -57,6 +58,7 @@ EVENT_NAMES = frozenset(
         "processmaker.vault.renewed",
         "processmaker.credential.expiring",
         "processmaker.credential.check_failed",
+        "processmaker.sync.rejected",
     }
 )
 

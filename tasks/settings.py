@@ -128,6 +128,13 @@ class ProcessMakerSettings(BaseSettings):
         le=3600,
         description="A sync reads changes up to this many seconds ago; younger ones next run.",
     )
+    max_variable_columns: int = Field(
+        300,
+        ge=1,
+        le=1500,
+        description="Columns a request_variables_<process> table takes at most; later keys "
+        "stay in raw (PostgreSQL allows 1,600 columns a table).",
+    )
     expiry_warning_days: float = Field(
         14.0, ge=0, le=3650, description="Warn when a credential expires within this many days."
     )

@@ -90,10 +90,24 @@ def test_full_refresh_rebuilds_variables_tables(url: str, dest: Destination) -> 
 
 def test_odd_keys_become_safe_distinct_column_names() -> None:
     assert column_name("Invoice Number", []) == "invoice_number"
-    assert column_name("request_id", []) == "request_id_2"
-    assert column_name("invoice-number", ["invoice_number"]) == "invoice_number_2"
+    assert column_name("Naïve Total", []) == "naive_total"
     assert column_name("1st", []) == "_1st"
-    assert len(column_name("x" * 100, [])) == 63
+    assert column_name('a"; DROP TABLE requests; --', []) == "a_drop_table_requests"
+    # Reserved names and clashes take a suffix from the key's hash: the same key, the same name.
+    assert column_name("request_id", []) == column_name("request_id", ["x"])
+    assert column_name("request_id", []).startswith("request_id_")
+    assert column_name("raw", []).startswith("raw_")
+    assert column_name("ID", []) != column_name("Id", []) != column_name("id", [])
+    clash = column_name("invoice-number", ["invoice_number"])
+    assert clash.startswith("invoice_number_")
+    assert len(clash) == len("invoice_number_") + 8
+    # Nothing left of the key, or too long: a hash always.
+    assert column_name("日本語", []).startswith("key_")
+    assert column_name("💰", []) != column_name("", [])
+    long_a, long_b = column_name("x" * 299 + "a", []), column_name("x" * 299 + "b", [])
+    assert len(long_a) == len(long_b) == 63
+    assert long_a != long_b
+    assert all(len(column_name(k, []).encode()) <= 63 for k in ("é" * 100, "日" * 100))
 
 
 @pytest.mark.parametrize(
@@ -107,18 +121,18 @@ def test_widen(old: str | None, new: str | None, wider: str) -> None:
 
 def test_plan_keeps_known_columns_and_widens_once() -> None:
     known = {"a": ("a", "bigint")}
-    added, widened = plan_columns(known, [{"a": 1.5, "b": None}, {"a": 2, "c": {"x": 1}}])
+    added, widened, _ = plan_columns(known, [{"a": 1.5, "b": None}, {"a": 2, "c": {"x": 1}}])
     assert widened == {"a": ("a", "double")}
     assert added == {"b": ("b", "text"), "c": ("c", "json")}
 
 
 def test_plan_names_keys_in_first_seen_order_and_keeps_huge_ints_as_text() -> None:
     records = [{"Invoice Number": 1, "big": 2**70}, {"invoice_number": 2, "big": 3}]
-    added, _ = plan_columns({}, records)
+    added, _, _ = plan_columns({}, records)
     assert added == {
         "Invoice Number": ("invoice_number", "bigint"),
         "big": ("big", "text"),
-        "invoice_number": ("invoice_number_2", "bigint"),
+        "invoice_number": (column_name("invoice_number", ["invoice_number"]), "bigint"),
     }
 
 
@@ -127,7 +141,7 @@ def test_columns_of_a_rolled_back_batch_are_added_again(url: str, dest: Destinat
     same new key must add the column again, not trust what the failed one planned."""
     dest.write_batch("requests", [request(1, 5, amount=1)], None)
     # The watermark is written last in the transaction; an id beyond BIGINT fails it there.
-    broken = Watermark("requests", datetime(2025, 8, 14, tzinfo=UTC), 2**70)
+    broken = Watermark("requests", datetime(2025, 8, 14, tzinfo=UTC), -(2**70))
     with pytest.raises(DestinationError):
         dest.write_batch("requests", [request(2, 5, amount=2, region="EU")], broken)
     dest.write_batch("requests", [request(3, 5, amount=3, region="US")], None)

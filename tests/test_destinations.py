@@ -111,12 +111,16 @@ def test_watermark_is_committed_with_rows(url: str, dest: Destination) -> None:
         assert reopened.count("requests") == 2
 
 
-def test_row_without_integer_id_writes_nothing(dest: Destination) -> None:
+def test_row_without_integer_id_is_rejected_the_rest_stored(url: str, dest: Destination) -> None:
     dest.write_batch("requests", [request(1)], WM1)
-    with pytest.raises(DestinationError, match=r"table requests: row 1 has no integer id"):
-        dest.write_batch("requests", [request(2), request("abc")], WM2)
-    assert dest.count("requests") == 1
-    assert dest.get_watermark("requests") == WM1
+    assert dest.write_batch("requests", [request(2), request("abc"), request("12")], WM2) == 2
+    assert dest.count("requests") == 3  # "12" is an id written as a string: stored as 12
+    assert dest.get_watermark("requests") == WM2
+    assert dest.rejected == {"requests": 1}
+    dest.close()
+    (row,) = fetch(url, "SELECT resource, id, reason, record FROM _rejected")
+    assert row[:3] == ("requests", None, "no integer id (got 'abc')")
+    assert json.loads(row[3])["case_title"] == "Case #abc"
 
 
 def test_connection_lost_between_rows_and_watermark_rolls_back_both(
@@ -127,9 +131,9 @@ def test_connection_lost_between_rows_and_watermark_rolls_back_both(
     dest.write_batch("requests", [request(1)], WM1)
     real = type(dest)._write_state  # type: ignore[attr-defined]
 
-    def crash(self: Any, con: Any, key: str, watermark: Watermark) -> None:
+    def crash(self: Any, con: Any, key: str, watermark: Watermark, pmql: Any = None) -> None:
         self._con.close()
-        real(self, con, key, watermark)
+        real(self, con, key, watermark, pmql)
 
     monkeypatch.setattr(type(dest), "_write_state", crash)
     with pytest.raises(DestinationError, match=r"table requests: .*(closed|connection)"):

@@ -145,8 +145,21 @@ def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
         state.result()
     assert_equal_to_api(stack, database, ["groups"])
     report = artifacts_of(state)["processmaker-sync"]
-    assert "| collection:999 | - | - | - | - | failed (below) |" in report
+    assert "| collection:999 | - | - | - | - | - | failed (below) |" in report
     assert "- **collection:999**: ProcessMakerNotFoundError: GET /api/1.0/collections" in report
+
+
+def test_sync_flow_left_at_the_default_destination_uses_a_file_per_instance(
+    stack: PmStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default lives in the home: this test's
+    time.sleep(LAG + 1)
+    result = sync(resources=["groups"])
+    host = stack.sandbox.url.split("://")[1].replace(":", "_")
+    file = tmp_path / "processmaker-prefect" / f"{host}.duckdb"
+    assert result["destination"] == f"duckdb:///~/processmaker-prefect/{host}.duckdb"
+    assert file.exists()
+    assert_equal_to_api(stack, file, ["groups"])
 
 
 def test_a_credential_failure_stops_the_run_at_the_first_resource(

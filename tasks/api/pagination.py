@@ -63,6 +63,7 @@ class PageNumberPaginator:
         self.where = where
         self.current_page = start_page - 1  # the last page read; 0 before the first
         self.last_page: int | None = None  # unknown until the first page arrives
+        self._previous: tuple[int, list[Any]] = (0, [])  # the last page read and its ids
 
     @property
     def has_next_page(self) -> bool:
@@ -72,11 +73,34 @@ class PageNumberPaginator:
         return {"page": self.current_page + 1, "per_page": self.per_page}
 
     def update_state(self, envelope: Mapping[str, Any]) -> None:
-        """Record a page just read; the latest ``last_page`` wins (the set may change)."""
+        """Record a page just read; the latest ``last_page`` wins (the set may change).
+
+        ``meta`` is counted apart from the page, so the page decides: a page holding more
+        rows than ``meta.total`` leaves for it (a count too low) is followed by one more read
+        even at ``last_page``, and an empty one ends the list whatever ``last_page`` claims
+        (a count too high).
+
+        Raises:
+            MalformedResponseError: the page holds the same rows as the one before (a proxy
+                serving a cached page for another page number).
+        """
+        data = envelope["data"]
         self.current_page = meta_count(envelope, "current_page", self.where)
         self.last_page = meta_count(envelope, "last_page", self.where)
-        if not envelope["data"]:  # nothing more, whatever last_page claims
+        ids = [row.get("id") for row in data]
+        if ids and self._previous == (self.current_page - 1, ids):
+            raise MalformedResponseError(
+                f"{self.where}: page {self.current_page} repeats the rows of the page before; "
+                "a proxy or cache in front of ProcessMaker serves stale pages: bypass it"
+            )
+        self._previous = (self.current_page, ids)
+        if not data:  # nothing more, whatever last_page claims
             self.last_page = self.current_page
+        elif self.last_page <= self.current_page and len(data) >= self.per_page:
+            total = envelope["meta"].get("total")
+            expected = total - (self.current_page - 1) * self.per_page
+            if isinstance(total, int) and len(data) > expected:
+                self.last_page = self.current_page + 1
 
     def pages(
         self, fetch: Fetch, params: Mapping[str, Any] | None = None, *, max_concurrency: int = 1

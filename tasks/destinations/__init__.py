@@ -6,6 +6,7 @@ from processmaker_prefect.destinations.base import Destination, Watermark, redac
 from processmaker_prefect.destinations.registry import (
     DEFAULT_URL,
     check_destination_url,
+    default_destination,
     open_destination,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "Destination",
     "Watermark",
     "check_destination_url",
+    "default_destination",
     "open_destination",
     "redact_userinfo",
 ]

@@ -7,7 +7,13 @@ manager::
         dest.write_batch("requests", rows, Watermark("requests", updated_at, last_id))
 
 Every ``write_batch`` stores the rows and the resource's watermark in one transaction, so a
-crash leaves the previous committed state: the rows and the watermark always agree.
+crash leaves the previous committed state: the rows and the watermark always agree. A record
+that cannot be stored goes to ``_rejected`` in that same transaction instead of failing it,
+so no record can hold a resource back (docs: "Unusual records").
+
+A destination belongs to one ProcessMaker instance (:meth:`Destination.bind_instance`): every
+row and watermark records its instance (``_instance``) and filter (``_filter``), and another
+instance is refused before anything is written; a schema per instance keeps them apart.
 """
 
 from __future__ import annotations
@@ -24,22 +30,40 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from processmaker_prefect.catalogue import TableSpec, is_resource, spec_for
-from processmaker_prefect.destinations.batch import Batch, canonical_json, to_batch
-from processmaker_prefect.errors import DestinationError
+from processmaker_prefect.destinations.batch import (
+    Batch,
+    Rejected,
+    canonical_json,
+    decode_raw,
+    to_batch,
+)
+from processmaker_prefect.destinations.instances import instance_id, schema_option
+from processmaker_prefect.destinations.variables import DEFAULT_MAX_COLUMNS
+from processmaker_prefect.errors import ConfigurationError, DestinationError
 from processmaker_prefect.times import as_utc
 
 __all__ = [
+    "INSTANCES_TABLE",
+    "NO_ID",
+    "REJECTED_TABLE",
     "STAGING_PREFIX",
     "STATE_TABLE",
     "Destination",
     "Watermark",
     "first_line",
+    "instance_id",
     "redact_userinfo",
+    "schema_option",
     "state_key",
 ]
 
 STATE_TABLE = "_sync_state"
+REJECTED_TABLE = "_rejected"
+INSTANCES_TABLE = "_sync_instance"
 STAGING_PREFIX = "_staging_"
+#: ``last_id`` of a watermark that covers every id at its time ("no id yet" on the next
+#: window): stored as NULL in ``_sync_state``, not as this number.
+NO_ID = 2**62
 
 
 @dataclass(frozen=True)
@@ -73,10 +97,23 @@ class Destination(ABC):
     kind: ClassVar[str]
     #: The driver's base error class: anything of it becomes a DestinationError.
     driver_error: ClassVar[type[Exception]]
+    #: Driver errors one record can cause (a value the backend refuses): the batch is then
+    #: written without the records that cause them, which go to ``_rejected``.
+    row_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    #: The backend's JSON cannot hold NUL: ``raw`` uses batch.encode_text for it.
+    encodes_nul: ClassVar[bool] = False
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._refreshing: set[str] = set()
+        #: The instance (base URL) this destination is bound to; None: not bound.
+        self.instance: str | None = None
+        #: Variable columns a table may hold (PROCESSMAKER_MAX_VARIABLE_COLUMNS).
+        self.max_variable_columns = DEFAULT_MAX_COLUMNS
+        #: Records sent to ``_rejected`` since opening, per resource.
+        self.rejected: dict[str, int] = {}
+        #: Variables table -> keys left in ``raw`` for want of a column (up to 10,000).
+        self.keys_in_raw: dict[str, set[str]] = {}
 
     def __enter__(self) -> Destination:
         return self
@@ -99,26 +136,86 @@ class Destination(ABC):
         watermark go to the staging table until :meth:`finish_full_refresh`. A filtered sync
         passes its PMQL: its watermark is kept apart from the resource's own.
 
+        A record that cannot be stored (no integer id, no JSON text, a value the backend
+        refuses) is written to ``_rejected`` in the same transaction, and the rest of the
+        batch and the watermark are stored: see :attr:`rejected`.
+
         Returns:
             The number of distinct ids written.
 
         Raises:
-            DestinationError: the write failed and was rolled back, or a row has no integer id.
+            DestinationError: the write failed and was rolled back.
         """
         spec = spec_for(resource)
         if watermark is not None and watermark.resource != resource:
             raise ValueError(f"watermark for {watermark.resource!r} passed with {resource!r}")
         table = self._target(resource)
-        try:
-            batch = to_batch(spec, rows, datetime.now(UTC))
-        except ValueError as exc:
-            raise DestinationError(
-                f"{self.kind} {self.label}, table {table}: {exc}: fix the record or the reader; "
-                "nothing was written"
-            ) from exc
+        batch = to_batch(spec, rows, datetime.now(UTC), encode_nul=self.encodes_nul)
+        key = state_key(table, pmql)
         with self._translate(table):
-            self._upsert(spec, table, batch, watermark, state_key(table, pmql))
+            try:
+                self._upsert(spec, table, batch, watermark, key, pmql)
+            except self.row_errors as exc:
+                batch = self._without_failing_rows(spec, table, batch, exc)
+                self._upsert(spec, table, batch, watermark, key, pmql)
+        if batch.rejected:
+            self.rejected[resource] = self.rejected.get(resource, 0) + len(batch.rejected)
         return len(batch)
+
+    def _without_failing_rows(
+        self, spec: TableSpec, table: str, batch: Batch, error: Exception
+    ) -> Batch:
+        """``batch`` without the records the backend refuses, those added to its rejected.
+
+        Halves of the batch are tried in transactions rolled back at once, down to single
+        records: a few bad records cost a few dozen small trials, and only on a batch that
+        failed. If no record fails alone, the batch's failure was not a record's: re-raised.
+        """
+        failing: dict[int, Exception] = {}
+
+        def search(indices: list[int]) -> None:
+            if not indices:
+                return
+            found = self._trial(spec, table, batch.subset(indices))
+            if found is None:
+                return
+            if len(indices) == 1:
+                failing[indices[0]] = found
+                return
+            middle = len(indices) // 2
+            search(indices[:middle])
+            search(indices[middle:])
+
+        search(list(range(len(batch))))
+        if not failing:
+            raise error
+        keep = [i for i in range(len(batch)) if i not in failing]
+        rejected = list(batch.rejected)
+        for index, exc in failing.items():
+            cause, _ = self._explain(exc)
+            record = batch.columns["raw"][index]
+            rejected.append(Rejected(batch.columns["id"][index], cause, record))
+        return batch.subset(keep, rejected)
+
+    def bind_instance(self, url: str) -> None:
+        """Bind this destination to the ProcessMaker instance at ``url``, before any write.
+
+        The first instance a destination (or schema) sees is recorded in ``_sync_instance``;
+        rows and watermarks from before instances were recorded are adopted as its own.
+
+        Raises:
+            ConfigurationError: the destination holds another instance's data.
+        """
+        instance = instance_id(url)
+        with self._translate(INSTANCES_TABLE):
+            other = self._bind(instance)
+        if other is not None:
+            raise ConfigurationError(
+                f"{self.kind} {self.label} holds the data of {other}, not of {instance}: "
+                "give each instance its own schema (add ?schema=<name> to the destination "
+                "URL) or its own destination"
+            )
+        self.instance = instance
 
     def get_watermark(self, resource: str, pmql: str | None = None) -> Watermark | None:
         """The committed watermark of ``resource`` (of its staging table during a refresh),
@@ -130,7 +227,8 @@ class Destination(ABC):
         if found is None:
             return None
         updated_at, last_id, extra = found
-        return Watermark(resource, updated_at, int(last_id), dict(extra or {}))
+        last = NO_ID if last_id is None else int(last_id)
+        return Watermark(resource, updated_at, last, dict(extra or {}))
 
     def begin_full_refresh(self, resource: str) -> None:
         """Start rebuilding ``resource`` in an empty staging table; an old one is discarded."""
@@ -180,6 +278,8 @@ class Destination(ABC):
             if resource in self._tables():
                 for ident, raw in self._iter_raw(resource):
                     value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+                    if self.encodes_nul:
+                        value = decode_raw(value)
                     digest.update(f"{ident}\t{canonical_json(value)}\n".encode())
         return digest.hexdigest()
 
@@ -229,11 +329,25 @@ class Destination(ABC):
 
     @abstractmethod
     def _upsert(
-        self, spec: TableSpec, table: str, batch: Batch, watermark: Watermark | None, key: str
+        self,
+        spec: TableSpec,
+        table: str,
+        batch: Batch,
+        watermark: Watermark | None,
+        key: str,
+        pmql: str | None,
     ) -> None: ...
 
     @abstractmethod
-    def _read_state(self, key: str) -> tuple[datetime, int, Any] | None: ...
+    def _trial(self, spec: TableSpec, table: str, batch: Batch) -> Exception | None:
+        """Write ``batch`` in a transaction rolled back at once; the row error it met, if any."""
+
+    @abstractmethod
+    def _bind(self, instance: str) -> str | None:
+        """Record ``instance`` if none is; return the other instance recorded, if one is."""
+
+    @abstractmethod
+    def _read_state(self, key: str) -> tuple[datetime, int | None, Any] | None: ...
 
     @abstractmethod
     def _reset_staging(self, spec: TableSpec, staging: str) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,31 @@ import orjson
 from processmaker_prefect.catalogue import TableSpec
 from processmaker_prefect.times import parse_timestamp
 
-__all__ = ["Batch", "bigint", "canonical_json", "to_batch"]
+__all__ = [
+    "NUL_MARK",
+    "Batch",
+    "Rejected",
+    "bigint",
+    "canonical_json",
+    "decode_raw",
+    "decode_text",
+    "encode_text",
+    "to_batch",
+]
+
+# Stands for NUL where a backend cannot hold it (PostgreSQL's text and jsonb): U+2400 SYMBOL
+# FOR NULL. See encode_text for the rule that keeps it reversible.
+NUL_MARK = "\u2400"
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that cannot be stored: its id (None: it has none), why, and its text."""
+
+    id: int | None
+    reason: str
+    record: str
 
 
 @dataclass(frozen=True)
@@ -29,9 +54,21 @@ class Batch:
     #: The records kept (one per id, as received), for tables derived from them.
     records: list[Mapping[str, Any]] = field(default_factory=list)
     synced_at: datetime | None = None
+    #: Records set aside: no integer id, or no JSON text (see ``Destination.write_batch``).
+    rejected: list[Rejected] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.columns["id"])
+
+    def ids(self) -> Batch:
+        """Only the ``id`` column."""
+        return Batch(["id"], {"id": self.columns["id"]}, {"id": "bigint"})
+
+    def subset(self, keep: Sequence[int], rejected: list[Rejected] | None = None) -> Batch:
+        """The rows at ``keep`` (indices), with ``rejected`` (default: none)."""
+        columns = {name: [values[i] for i in keep] for name, values in self.columns.items()}
+        records = [self.records[i] for i in keep] if self.records else []
+        return Batch(self.names, columns, self.kinds, records, self.synced_at, rejected or [])
 
 
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -50,27 +87,55 @@ def canonical_json(value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: datetime) -> Batch:
-    """Convert records to typed columns; a missing or unparsable field becomes NULL.
+def to_batch(
+    spec: TableSpec,
+    rows: Sequence[Mapping[str, Any]],
+    synced_at: datetime,
+    *,
+    encode_nul: bool = False,
+) -> Batch:
+    """Convert records to typed columns; a missing or unfitting field becomes NULL.
 
     Column by column rather than row by row, and each distinct time text parsed once per
     batch (rows share ``updated_at`` values by the thousand): this runs once per stored
-    record and was most of a sync's client time.
+    record and was most of a sync's client time. A typed column takes what fits it: an
+    integer beyond BIGINT, an unparsable time or a text holding NUL is NULL there (``raw``
+    keeps it). A record with no integer id, or that cannot be written as JSON, is set aside
+    in ``Batch.rejected``.
 
-    Raises:
-        ValueError: a row has no integer ``id`` (the caller turns it into DestinationError).
+    Args:
+        spec: The table.
+        rows: The records, as received.
+        synced_at: The time stamped on every row.
+        encode_nul: Write NUL in ``raw`` as :data:`NUL_MARK` (:func:`encode_text`), for
+            backends whose JSON cannot hold it.
     """
     latest: dict[int, Mapping[str, Any]] = {}
-    for index, row in enumerate(rows):
+    rejected: list[Rejected] = []
+    for row in rows:
         ident = row.get("id")
         if type(ident) is not int:  # the rare case: "12", 12.0, or no id at all
             ident = bigint(ident)
             if ident is None:
-                raise ValueError(f"row {index} has no integer id (got {row.get('id')!r})")
+                reason = f"no integer id (got {_short(row.get('id'))})"
+                rejected.append(Rejected(None, reason, _record_text(row)))
+                continue
         latest.pop(ident, None)  # re-insert so the order follows the last occurrence
         latest[ident] = row
-    kept = list(latest.values())
-    columns: dict[str, list[Any]] = {"id": list(latest)}
+    raws: dict[int, str] = {}
+    for ident, row in latest.items():
+        stored = {k: v for k, v in row.items() if k not in spec.drop} if spec.drop else row
+        try:
+            text = canonical_json(stored)
+            if encode_nul and (NUL_MARK in text or _NUL_ESCAPE.search(text)):
+                text = canonical_json(_encode_value(stored))
+        except (RecursionError, TypeError, ValueError) as exc:
+            reason = f"cannot be written as JSON ({type(exc).__name__})"
+            rejected.append(Rejected(ident, reason, _record_text(row)))
+            continue
+        raws[ident] = text
+    kept = [latest[i] for i in raws]
+    columns: dict[str, list[Any]] = {"id": list(raws)}
     times: dict[Any, datetime | None] = {}
     for column in spec.columns[1:]:
         values = [row.get(column.name) for row in kept]
@@ -80,15 +145,76 @@ def to_batch(spec: TableSpec, rows: Sequence[Mapping[str, Any]], synced_at: date
             columns[column.name] = [v if type(v) is int and _LOW <= v < _HIGH else bigint(v)
                                     for v in values]  # fmt: skip
         else:
-            columns[column.name] = [v if v is None or type(v) is str else _text(v)
+            columns[column.name] = [(None if "\x00" in v else v) if type(v) is str else _text(v)
                                     for v in values]  # fmt: skip
-    stored: list[Mapping[str, Any]] = kept
-    if spec.drop:
-        stored = [{k: v for k, v in row.items() if k not in spec.drop} for row in kept]
-    columns["raw"] = [canonical_json(row) for row in stored]
+    columns["raw"] = list(raws.values())
     columns["_synced_at"] = [synced_at] * len(kept)
     kinds: dict[str, str] = {c.name: c.kind for c in spec.columns}
-    return Batch(spec.names, columns, kinds, kept, synced_at)
+    return Batch(spec.names, columns, kinds, kept, synced_at, rejected)
+
+
+def encode_text(text: str) -> str:
+    """``text`` with NUL written as ``␀0`` and a ``␀`` it held as ``␀␀`` (``␀`` is U+2400).
+
+    Only a text holding NUL or ``␀`` changes, so everything else is stored as it came;
+    :func:`decode_text` reverses it exactly.
+    """
+    if "\x00" not in text and NUL_MARK not in text:
+        return text
+    return text.replace(NUL_MARK, NUL_MARK * 2).replace("\x00", NUL_MARK + "0")
+
+
+def decode_text(text: str) -> str:
+    """The inverse of :func:`encode_text`."""
+    if NUL_MARK not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == NUL_MARK and i + 1 < len(text):
+            out.append("\x00" if text[i + 1] == "0" else NUL_MARK)
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _encode_value(value: Any) -> Any:
+    return _walk(value, encode_text)
+
+
+def decode_raw(value: Any) -> Any:
+    """A ``raw`` value read from PostgreSQL as it was received: every key and string passed
+    through :func:`decode_text` (a no-op for a record that held neither NUL nor ``␀``)."""
+    return _walk(value, decode_text)
+
+
+def _walk(value: Any, change: Any) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, Mapping):
+        return {change(k) if isinstance(k, str) else k: _walk(v, change) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk(v, change) for v in value]
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _record_text(row: Mapping[str, Any]) -> str:
+    """The record as text for ``_rejected``: its JSON, else its repr, NUL escaped either way."""
+    try:
+        return canonical_json(row)
+    except (RecursionError, TypeError, ValueError):
+        try:
+            return repr(row).replace("\x00", "\\x00")
+        except RecursionError:
+            return f"<a {type(row).__name__} nested too deep to write out>"
 
 
 def _time(value: Any, seen: dict[Any, datetime | None]) -> datetime | None:
@@ -117,6 +243,7 @@ def bigint(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return canonical_json(value)
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else canonical_json(value)
+    return None if "\x00" in text or _NUL_ESCAPE.search(text) else text

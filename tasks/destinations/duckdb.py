@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import duckdb
 import pyarrow as pa
 
-from processmaker_prefect.destinations.base import first_line
+from processmaker_prefect.destinations.base import first_line, schema_option
 from processmaker_prefect.destinations.batch import Batch, canonical_json
 from processmaker_prefect.destinations.sql import Dialect, SqlDestination
 from processmaker_prefect.errors import DestinationError
@@ -47,6 +47,9 @@ class DuckDBDestination(SqlDestination):
 
     kind = "DuckDB"
     driver_error: ClassVar[type[Exception]] = duckdb.Error
+    row_errors: ClassVar[tuple[type[Exception], ...]] = (
+        duckdb.ConversionException, duckdb.InvalidInputException, duckdb.OutOfRangeException,
+    )  # fmt: skip
     dialect: ClassVar[Dialect] = Dialect(
         types={"bigint": "BIGINT", "text": "VARCHAR", "timestamp": "TIMESTAMPTZ", "json": "JSON",
                "double": "DOUBLE", "boolean": "BOOLEAN"},
@@ -54,8 +57,10 @@ class DuckDBDestination(SqlDestination):
         now="current_timestamp",
     )  # fmt: skip
 
-    def __init__(self, path: str, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> None:
-        super().__init__(path)
+    def __init__(
+        self, path: str, memory_limit: str = DEFAULT_MEMORY_LIMIT, schema: str | None = None
+    ) -> None:
+        super().__init__(path if schema is None else f"{path} (schema {schema})")
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +71,9 @@ class DuckDBDestination(SqlDestination):
             self._con = duckdb.connect(path, config=config)
             # TIMESTAMPTZ values come back in the session zone: make that UTC everywhere.
             self._con.execute("SET TimeZone = 'UTC'")
+            if schema is not None:  # every table of this connection lives in its schema
+                self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                self._con.execute(f"SET schema = '{schema}'")
             self._create_state()
         except (duckdb.Error, OSError) as exc:
             cause, fix = self._explain(exc)
@@ -75,10 +83,11 @@ class DuckDBDestination(SqlDestination):
     def from_url(cls, url: str) -> DuckDBDestination:
         """Open ``duckdb:///relative.duckdb``, ``duckdb:////abs.duckdb``, ``duckdb:///~/f.duckdb``
         (the user's home) or ``duckdb:///:memory:``; ``?memory_limit=1GB`` sets DuckDB's
-        buffer size for this connection."""
+        buffer size for this connection, ``?schema=name`` the schema of its tables."""
         path, _, query = url.removeprefix("duckdb:///").partition("?")
         limit = parse_qs(query).get("memory_limit", [DEFAULT_MEMORY_LIMIT])[-1]
-        return cls(path if path == ":memory:" else str(Path(path).expanduser()), limit)
+        path = path if path == ":memory:" else str(Path(path).expanduser())
+        return cls(path, limit, schema_option(url))
 
     def close(self) -> None:
         self._con.close()

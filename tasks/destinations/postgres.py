@@ -6,16 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
-from processmaker_prefect.destinations.base import first_line, redact_userinfo
+from processmaker_prefect.destinations.base import first_line, redact_userinfo, schema_option
 from processmaker_prefect.destinations.batch import Batch
 from processmaker_prefect.destinations.sql import Dialect, SqlDestination
 from processmaker_prefect.errors import DestinationError
@@ -24,6 +24,12 @@ from processmaker_prefect.redaction import redact
 __all__ = ["PostgresDestination"]
 
 _FIXES: list[tuple[type[Exception], str]] = [
+    # Before OperationalError, its base: a limit of PostgreSQL's, not a connection problem.
+    (
+        pg_errors.ProgramLimitExceeded,
+        "a row or table is past a PostgreSQL limit (1,600 columns a table): lower "
+        "PROCESSMAKER_MAX_VARIABLE_COLUMNS",
+    ),
     (
         psycopg.OperationalError,
         "check host, port, user and that PostgreSQL is running; put a password in PGPASSWORD "
@@ -42,6 +48,12 @@ class PostgresDestination(SqlDestination):
 
     kind = "PostgreSQL"
     driver_error: ClassVar[type[Exception]] = psycopg.Error
+    # DataError: a value PostgreSQL refuses (jsonb depth, a character it cannot encode...);
+    # ProgramLimitExceeded: a row or a table past a size limit.
+    row_errors: ClassVar[tuple[type[Exception], ...]] = (
+        psycopg.DataError, pg_errors.ProgramLimitExceeded,
+    )  # fmt: skip
+    encodes_nul = True  # jsonb cannot hold \u0000
     dialect: ClassVar[Dialect] = Dialect(
         types={"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB",
                "double": "DOUBLE PRECISION", "boolean": "BOOLEAN"},
@@ -51,11 +63,19 @@ class PostgresDestination(SqlDestination):
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        super().__init__(redact_userinfo(url))
+        schema = schema_option(url)
+        # ``schema`` is ours, not libpq's: the rest of the query goes to libpq.
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "schema"])
+        url = parts._replace(query=query).geturl()
+        label = redact_userinfo(url)
+        super().__init__(label if schema is None else f"{label} (schema {schema})")
         self._password = parts.password
         try:
             self._con = psycopg.connect(url, autocommit=True, connect_timeout=10)
             self._con.execute("SET TIME ZONE 'UTC'")
+            if schema is not None:  # every table of this connection lives in its schema
+                self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                self._con.execute(f'SET search_path TO "{schema}"')
             self._create_state()
         except psycopg.Error as exc:
             cause, fix = self._explain(exc)
@@ -95,6 +115,11 @@ class PostgresDestination(SqlDestination):
         yield "_pm_batch"
         # A requests batch stages its variables next, in the same transaction.
         con.execute("DROP TABLE pg_temp._pm_batch")
+
+    def _run_many(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # A psycopg connection has no executemany; its cursor shares the transaction.
+        with con.cursor() as cur:
+            cur.executemany(self.dialect.bind(sql), [list(r) for r in rows])
 
     def _json_param(self, value: Mapping[str, Any]) -> Any:
         return Jsonb(dict(value))

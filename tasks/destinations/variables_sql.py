@@ -5,7 +5,7 @@ the requests batch, so a request and its variables are always committed together
 """
 
 # Table names are request_variables_<int> (or their _staging_ twins) and column names come
-# from variables.column_name ([a-z0-9_]); every value is a bound parameter.
+# from variables.column_name ([a-z0-9_], quoted anyway); every key is a bound parameter.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from processmaker_prefect.destinations.batch import Batch, bigint
+from processmaker_prefect.destinations.batch import Batch, bigint, decode_text, encode_text
 from processmaker_prefect.destinations.variables import (
     COLUMNS_TABLE,
     VARIABLES_PREFIX,
@@ -32,7 +32,11 @@ class _Sql(Protocol):
     def dialect(self) -> Any: ...
     @property
     def _variables(self) -> dict[str, dict[str, tuple[str, str]]]: ...
+    @property
+    def max_variable_columns(self) -> int: ...
+    def _left_out(self, table: str, keys: list[str]) -> None: ...
     def _run(self, con: Any, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def _run_many(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def _merge(self, con: Any, table: str, batch: Batch, key: str) -> None: ...
     def _tables(self) -> set[str]: ...
     def _after_rename(self, con: Any, staging: str, live: str) -> None: ...
@@ -70,12 +74,14 @@ def _evolve(
 
     The columns known are kept in ``dest._variables`` (the destination drops them when a
     transaction fails), so a batch that brings no new key and no wider value runs no SQL
-    here; otherwise they are read again from ``_sync_columns`` inside the transaction.
+    here; otherwise they are read again from ``_variable_columns`` inside the transaction.
     """
+    cap = dest.max_variable_columns
     cached = dest._variables.get(table)
     if cached is not None:
-        added, widened = plan_columns(cached, records)
+        added, widened, left_out = plan_columns(cached, records, cap)
         if not added and not widened:
+            dest._left_out(table, left_out)
             return cached
     types = dest.dialect.types
     con.execute(
@@ -85,19 +91,26 @@ def _evolve(
     found = dest._run(
         con, f"SELECT key, column_name, kind FROM {COLUMNS_TABLE} WHERE table_name = ?", [table]
     ).fetchall()
-    known = {key: (column, kind) for key, column, kind in found}
-    added, widened = plan_columns(known, records)
-    for key, (column, kind) in added.items():
+    # Keys are stored encoded (PostgreSQL's text cannot hold NUL): see batch.encode_text.
+    known = {decode_text(key): (column, kind) for key, column, kind in found}
+    added, widened, left_out = plan_columns(known, records, cap)
+    dest._left_out(table, left_out)
+    for column, kind in added.values():
         con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {types[kind]}')
-        dest._run(con, f"INSERT INTO {COLUMNS_TABLE} VALUES (?, ?, ?, ?)",
-                  [table, key, column, kind])  # fmt: skip
+    if added:
+        rows = [[table, encode_text(key), column, kind] for key, (column, kind) in added.items()]
+        dest._run_many(
+            con,
+            f"INSERT INTO {COLUMNS_TABLE} (table_name, key, column_name, kind) VALUES (?, ?, ?, ?)",
+            rows,
+        )
     for key, (column, kind) in widened.items():
         con.execute(
             f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE {types[kind]} '
             f'USING "{column}"::{types[kind]}'
         )
         dest._run(con, f"UPDATE {COLUMNS_TABLE} SET kind = ? WHERE table_name = ? AND key = ?",
-                  [kind, table, key])  # fmt: skip
+                  [kind, table, encode_text(key)])  # fmt: skip
     dest._variables[table] = merged = {**known, **added, **widened}
     return merged
 

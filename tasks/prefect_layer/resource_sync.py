@@ -45,6 +45,7 @@ def sync_resource(
     spec = resource_for(resource).with_filter(pmql)
     settings, vault_settings = resolve_settings(connection)
     with open_client(settings, vault_settings) as client, open_destination(destination) as dest:
+        dest.max_variable_columns = settings.max_variable_columns
         sync = ResourceSync(
             client,
             dest,
@@ -58,6 +59,18 @@ def sync_resource(
         "%s: %d rows in %d pages, watermark %s", spec.name, result.rows, result.pages,
         result.watermark,
     )  # fmt: skip
+    if result.rejected:
+        logger.warning(
+            "%s: %d records could not be stored: they are in the table _rejected with the "
+            "reason; the sync moved on and stores each again when it next changes",
+            spec.name, result.rejected,
+        )  # fmt: skip
+    if result.keys_in_raw:
+        logger.warning(
+            "%s: %d variable keys have no column (PROCESSMAKER_MAX_VARIABLE_COLUMNS=%d was "
+            "reached); their values are in requests.raw",
+            spec.name, result.keys_in_raw, settings.max_variable_columns,
+        )  # fmt: skip
     return result.as_dict()
 
 

@@ -9,6 +9,7 @@ rerun resumes after the last committed batch.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from typing import Any
 from processmaker_prefect.api import ProcessMakerClient
 from processmaker_prefect.catalogue import Resource
 from processmaker_prefect.destinations import Destination, Watermark
+from processmaker_prefect.events import emit, instance_resource
 from processmaker_prefect.sync.page_scan import PageScanReader
 from processmaker_prefect.sync.pipeline import ReadAhead
 from processmaker_prefect.sync.readers import IdScanReader, Reader, RecentFirstReader
 from processmaker_prefect.sync.window import WindowReader
 
 __all__ = ["ResourceSync", "SyncResult", "progress_listeners"]
+
+logger = logging.getLogger(__name__)
 
 # Called with (resource, rows stored so far) after each page: `pm-prefect sync` draws its
 # progress from here when the flow runs in its process.
@@ -45,6 +49,8 @@ class SyncResult:
     watermark: str | None = None
     seconds: float = 0.0
     write_seconds: float = 0.0  # spent in the destination, while the reader ran ahead
+    rejected: int = 0  # records written to _rejected instead of their table
+    keys_in_raw: int = 0  # variable keys kept only in raw: the tables' column cap was reached
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -84,6 +90,9 @@ class ResourceSync:
         """Sync the resource; a full refresh rebuilds it and swaps it in atomically."""
         started = time.monotonic()
         result = SyncResult(self.resource.name, full_refresh=full_refresh)
+        # Before anything is read or written: another instance's tables are refused here.
+        self.destination.bind_instance(self.client.base_url)
+        rejected_before = self.destination.rejected.get(self.resource.name, 0)
         pmql = self.resource.filter
         if full_refresh and pmql:  # a filtered refresh re-reads its rows; others stay
             self._sync(result, start=None)
@@ -94,7 +103,24 @@ class ResourceSync:
             self._sync(result, start=self.destination.get_watermark(self.resource.name, pmql))
         result.seconds = round(time.monotonic() - started, 3)
         result.write_seconds = round(result.write_seconds, 3)
+        result.rejected = self.destination.rejected.get(self.resource.name, 0) - rejected_before
+        if self.resource.name == "requests":
+            result.keys_in_raw = sum(len(k) for k in self.destination.keys_in_raw.values())
+        if result.rejected:
+            self._report_rejected(result)
         return result
+
+    def _report_rejected(self, result: SyncResult) -> None:
+        logger.warning(
+            "%s: %d records could not be stored and are in _rejected (the sync moved on)",
+            result.resource, result.rejected,
+        )  # fmt: skip
+        emit(
+            "processmaker.sync.rejected",
+            instance_resource(self.client.base_url),
+            payload={"resource": result.resource, "rejected": result.rejected,
+                     "table": "_rejected"},
+        )  # fmt: skip
 
     def _reader(self) -> Reader:
         spec = self.resource

@@ -2,12 +2,17 @@
 
 A range ``(lo, hi]`` is read with keyset paging on ``id`` (``id > lo AND id <= hi``, ordered by
 id, page 1 every time), so a row that leaves the set meanwhile cannot push another past a
-page boundary. Every answer's ``meta.total`` says exactly how many rows the range still holds:
-a range is read page by page only while it holds a full page, and its last, partial page is
+page boundary. Every answer's ``meta.total`` says how many rows the range still holds: a
+range is read page by page only while it holds a full page, and its last, partial page is
 pooled with other ranges' into one request (``(id > a AND id <= b) OR ...``), so the pages
 read are about the rows divided by the page size. When a request slot is free and no range
 waits, the range with the most rows left is cut in parts at ids estimated from its density,
 so ``concurrency`` requests stay in flight until the end.
+
+``meta.total`` is a count the server takes apart from the page (a count/select race, a
+caching proxy can make it wrong), so it only plans, never decides what was read: a full
+page means there may be more whatever the total says, and a range whose page comes back
+shorter than its total promised is read again from its last id before it counts as read.
 
 This module is pure bookkeeping, tested alone; :mod:`sync.scan` runs it over HTTP.
 """
@@ -36,6 +41,7 @@ class Span:
     density: float | None = None  # rows per id, as last seen
     busy: bool = False
     moved: bool = False  # ``hi`` was lowered while a request was out: its total is stale
+    recheck: bool = False  # its last page came back shorter than its total said: read again
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,8 @@ class IdRangePlan:
             raise ValueError("rows are not ids inside the asked ranges in ascending order")
         if not ask.pooled:
             return self._answer_span(ask.spans[0], ids, total)
-        complete = total <= len(ids)
+        # A short page holds every row of its spans, unless the total says it missed some.
+        complete = len(ids) < self.per_page and total <= len(ids)
         last = ids[-1] if ids else TOP
         for span in ask.spans:
             span.busy = False
@@ -193,17 +200,25 @@ class IdRangePlan:
     def _answer_span(self, span: Span, ids: list[int], total: int) -> int:
         span.busy = False
         keep = sum(1 for i in ids if i <= span.hi)
-        if keep < len(ids) or total <= len(ids):
-            # Beyond the lowered bound, or everything: the span is read to its end.
+        short = len(ids) < self.per_page
+        if keep < len(ids) or (short and (total <= len(ids) or span.recheck)):
+            # Beyond the lowered bound, or a short page the total agrees with (or a second
+            # short page in a row): the span is read to its end.
             self._mark_done(span.lo, span.hi)
             self.spans.remove(span)
             return keep
+        if not ids:  # an empty page where the total promised rows: read the range again
+            span.recheck, span.rows = True, None
+            return 0
         last = ids[-1]
         self._mark_done(span.lo, last)
         width = last - (span.lo if span.lo >= 0 else ids[0] - 1)
         span.density = len(ids) / max(width, 1)
         span.lo = last
-        span.rows = None if span.moved else total - len(ids)
+        # A short page the total disagrees with: once more from its last id, to be sure.
+        span.recheck = short
+        believable = total >= len(ids) and not span.moved and not short
+        span.rows = total - len(ids) if believable else None
         span.moved = False
         if span.rows is not None and span.rows < self.per_page:
             self.spans.remove(span)

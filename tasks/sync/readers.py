@@ -70,19 +70,28 @@ class RecentFirstReader(_ListReader):
         last_page = meta_count(first, "last_page", where)
         scan = _Scan(start, until, where)
         yield from scan.take(first["data"])
+        last = first
         if not scan.reached and last_page > 1:
             concurrent = self.max_concurrency > 1
             numbers = iter(range(2, last_page + 1))
             for envelope in ordered_map(fetch, numbers, self.max_concurrency):
                 yield from scan.take(envelope["data"])
-                if scan.reached:
+                last = envelope
+                if scan.reached or not envelope["data"]:  # empty: last_page was too high
                     break
             if concurrent and not _same_front(first, fetch(1), until, self.per_page, where):
                 scan = _Scan(start, until, where)
                 for envelope in ordered_map(fetch, iter(range(1, 10**9)), 1):
                     yield from scan.take(envelope["data"])
+                    last = envelope
                     if scan.reached or not envelope["data"]:
                         break
+        # meta is counted apart from the pages: a full last page may not be the last.
+        page = meta_count(last, "current_page", where) if "current_page" in last["meta"] else 0
+        while page and not scan.reached and len(last["data"]) >= self.per_page:
+            page += 1
+            last = fetch(page)
+            yield from scan.take(last["data"])
         yield from scan.finish(self.table)
 
 

@@ -55,11 +55,8 @@ def scan_ids(
             for future in ready:
                 ask = flying.pop(future)
                 envelope = future.result()
-                rows: Rows = envelope["data"]
-                raw = [row.get("id") for row in rows]
-                if not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
-                    raise MalformedResponseError(f"{where}: a row has no integer 'id'")
-                ids = cast(list[int], raw)
+                rows = _by_id(envelope["data"], where)
+                ids = [cast(int, row["id"]) for row in rows]
                 try:
                     keep = plan.answer(ask, ids, meta_count(envelope, "total", where))
                 except ValueError as exc:
@@ -71,3 +68,26 @@ def scan_ids(
                 # Refill the slot at once rather than after the whole ready set.
                 for ask in plan.asks():
                     flying[pool.submit(fetch, ask)] = ask
+
+
+def _by_id(page: Rows, where: str) -> Rows:
+    """The page's rows with integer ids, each id once (the last row wins, in the first's place).
+
+    An id written as a string (``"12"``, as some proxies and PHP versions send it) is taken
+    as the integer; a row with no id that is a whole number ends the read in one line, as
+    the id range it belongs to cannot be known.
+    """
+    by_id: dict[int, dict[str, Any]] = {}
+    for row in page:
+        ident = row.get("id")
+        if type(ident) is not int:
+            if isinstance(ident, str) and ident.strip().isdigit():
+                row = {**row, "id": int(ident)}
+                ident = row["id"]
+            else:
+                raise MalformedResponseError(
+                    f"{where}: a row has no integer 'id' (got {str(ident)[:30]!r}); check "
+                    "that the URL is ProcessMaker's"
+                )
+        by_id[ident] = row  # in place: the page stays in id order
+    return list(by_id.values())
