@@ -91,6 +91,10 @@ if TYPE_CHECKING:
     from processmaker_prefect.prefect_layer.forms import HIDE_NONE
     from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
     from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
+    from processmaker_prefect.prefect_layer.task_review import (
+        apply_processmaker_task_action,
+        list_open_processmaker_tasks,
+    )
     from processmaker_prefect.prefect_layer.token_checks import check_token
     from processmaker_prefect.prefect_layer.vault_secrets import read_vault_secret
     from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
@@ -98,6 +102,8 @@ if TYPE_CHECKING:
     from processmaker_prefect.vault import get_vault, reset_vault_sessions
 
 _EXPORTS: dict[str, str] = {
+    "apply_processmaker_task_action": "processmaker_prefect.prefect_layer.task_review",
+    "list_open_processmaker_tasks": "processmaker_prefect.prefect_layer.task_review",
     "install_event_sink": "processmaker_prefect.prefect_layer.event_sink",
     "AuthorizationCodeLogin": "processmaker_prefect.auth",
     "CallbackListener": "processmaker_prefect.auth",
@@ -171,6 +177,7 @@ __all__ = [
     "TokenError",
     "VaultError",
     "VaultSettings",
+    "apply_processmaker_task_action",
     "call_processmaker_endpoint",
     "check_destination_url",
     "check_token",
@@ -183,6 +190,7 @@ __all__ = [
     "get_vault",
     "install_event_sink",
     "instance_limit_name",
+    "list_open_processmaker_tasks",
     "list_processmaker_records",
     "load_connection",
     "load_settings",

@@ -10,6 +10,8 @@ Names are ``processmaker.<subject>.<what happened>`` (README "Credential events"
 ``processmaker.vault.renewed``      the Vault token was renewed (new TTL)
 ``processmaker.credential.expiring``  a credential expires within the warning window
 ``processmaker.credential.check_failed``  a doctor/healthcheck check failed
+``processmaker.task.completed``     an operator's review completed a task (run named)
+``processmaker.task.reassigned``    an operator's review reassigned a task (run named)
 ==================================  ==========================================================
 
 The resource is the ProcessMaker instance (``processmaker.instance.<url>``) or, for Vault
@@ -57,6 +59,8 @@ EVENT_NAMES = frozenset(
         "processmaker.vault.renewed",
         "processmaker.credential.expiring",
         "processmaker.credential.check_failed",
+        "processmaker.task.completed",
+        "processmaker.task.reassigned",
     }
 )
 
