@@ -78,7 +78,8 @@ def review_tasks(
     """Preview the open tasks ``pmql`` selects, wait for a decision, apply it, report.
 
     The run pauses with a form (:class:`ReviewDecision`). Without an answer within
-    ``decision_timeout`` seconds nothing is changed. Only tasks of the preview are acted on;
+    ``decision_timeout`` seconds nothing is changed and the run fails (Prefect's rule for a
+    pause that timed out). Only tasks of the preview are acted on;
     a task closed meanwhile is reported, not failed; a retried run re-applies the same
     decision, which changes nothing more.
 
@@ -119,9 +120,11 @@ def review_tasks(
             key=DECISION_KEY,
         )
     except FlowPauseTimeout:
-        logger.warning("No decision within %d s; nothing was changed", decision_timeout)
+        # Prefect fails a run whose pause timed out whatever it proposes next; say why first.
         _result_artifact(None, [], f"No decision within {decision_timeout} s: nothing changed.")
-        return result
+        raise ReviewRefused(
+            f"no decision within {decision_timeout} s: nothing was changed; start a new review"
+        ) from None
     result["decision"] = decision.model_dump(include={"action", "task_ids", "data", "user_id"})
     outcomes = _apply(decision, listed, block)
     result["tasks"] = outcomes
