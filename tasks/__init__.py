@@ -56,12 +56,14 @@ if TYPE_CHECKING:
     )
     from processmaker_prefect.destinations import (
         DEFAULT_URL,
+        StartedRequests,
         check_destination_url,
         open_destination,
         redact_userinfo,
     )
     from processmaker_prefect.errors import (
         ConfigurationError,
+        OutcomeUnknownError,
         ProcessMakerAuthError,
         ProcessMakerPrefectError,
         ProcessMakerUnavailableError,
@@ -102,6 +104,8 @@ if TYPE_CHECKING:
     from processmaker_prefect.vault import get_vault, reset_vault_sessions
 
 _EXPORTS: dict[str, str] = {
+    "OutcomeUnknownError": "processmaker_prefect.errors",
+    "StartedRequests": "processmaker_prefect.destinations",
     "apply_processmaker_task_action": "processmaker_prefect.prefect_layer.task_review",
     "list_open_processmaker_tasks": "processmaker_prefect.prefect_layer.task_review",
     "install_event_sink": "processmaker_prefect.prefect_layer.event_sink",
@@ -167,12 +171,14 @@ __all__ = [
     "CheckResult",
     "ConfigurationError",
     "ConnectionParameter",
+    "OutcomeUnknownError",
     "ProcessMakerAuthError",
     "ProcessMakerConnection",
     "ProcessMakerCredentials",
     "ProcessMakerPrefectError",
     "ProcessMakerSettings",
     "ProcessMakerUnavailableError",
+    "StartedRequests",
     "TokenEndpoint",
     "TokenError",
     "VaultError",

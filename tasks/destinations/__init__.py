@@ -8,10 +8,13 @@ from processmaker_prefect.destinations.registry import (
     check_destination_url,
     open_destination,
 )
+from processmaker_prefect.destinations.started_requests import PayloadRow, StartedRequests
 
 __all__ = [
     "DEFAULT_URL",
     "Destination",
+    "PayloadRow",
+    "StartedRequests",
     "Watermark",
     "check_destination_url",
     "open_destination",
