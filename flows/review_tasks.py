@@ -186,8 +186,8 @@ def _preview(pmql: str, limit: int, rows: list[dict[str, Any]], base_url: str) -
     ]
     for row in rows:
         cells = [
-            row["id"], row["name"], f"#{row['request_id']} {row['request']}", row["process"],
-            row["assignee"] or row["user_id"] or "-", row["due_at"] or "-",
+            row["id"], row["name"], row["request"] or f"#{row['request_id']}", row["process"],
+            row["assignee"] or row["user_id"] or "-", _day(row["due_at"]),
         ]  # fmt: skip
         link = f"[task {row['id']}](<{row['url']}>)"
         lines.append("| " + " | ".join(markdown.shorten(c) for c in cells) + f" | {link} |")
@@ -207,6 +207,11 @@ def _preview(pmql: str, limit: int, rows: list[dict[str, Any]], base_url: str) -
     )
 
 
+def _day(stamp: str | None) -> str:
+    """``2026-01-15T08:07:34+00:00`` as ``2026-01-15 08:07`` (UTC, as ProcessMaker sends it)."""
+    return stamp[:16].replace("T", " ") if stamp else "-"
+
+
 def _result_artifact(
     decision: ReviewDecision | None, outcomes: list[dict[str, Any]], summary: str
 ) -> None:
@@ -215,7 +220,7 @@ def _result_artifact(
         target = f" to user {decision.user_id}" if decision.action == "reassign" else ""
         keys = ", ".join(sorted(decision.data)) or "none"
         data = f" with data keys {keys}" if decision.action == "complete" else ""
-        lines += [f"Action: **{decision.action}**{markdown.escape(target + data)}.", ""]
+        lines += [f"Action: **{decision.action}** {markdown.escape(target + data)}.", ""]
     if outcomes:
         lines += markdown.table(
             ("task", "request", "outcome", "ProcessMaker says"),
@@ -226,5 +231,7 @@ def _result_artifact(
             right=(0, 1),
         )
     create_markdown_artifact(
-        key="processmaker-review-result", markdown="\n".join(lines), description=summary
+        key="processmaker-review-result",
+        markdown="\n".join(lines),
+        description="Outcome per task of the operator's decision",
     )
