@@ -1,9 +1,10 @@
-"""The review-tasks deployment on a real Prefect server, a process worker and the sandbox.
+"""The review-tasks and start-requests deployments on a real Prefect server, a process worker
+and the sandbox.
 
-Each test starts the deployment, waits for the run to pause with its input form, resumes it
-through the REST API with a decision as the UI does (``POST /flow_runs/{id}/resume`` with
-``run_input``) and reads the tasks back from the sandbox. A second resume and a retried run
-must change nothing more.
+Each test starts a deployment, waits for the run to pause with its input form, resumes it
+through the REST API as the UI does (``POST /flow_runs/{id}/resume`` with ``run_input``) and
+reads ProcessMaker's side back from the sandbox. A second resume and a retried run must change
+nothing more; rows started from a table are started once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from processmaker_prefect.sandbox.server import SandboxServer
@@ -272,3 +275,52 @@ def _events(env: dict[str, str], name: str, run_id: str, expected: int) -> list[
         if len(found) >= expected or time.monotonic() > deadline:
             return found
         time.sleep(1)
+
+
+def test_start_requests_from_rows_confirmed_in_the_ui_start_each_row_once(
+    env: dict[str, str],
+    deployments: list[dict[str, Any]],
+    sandbox: SandboxServer,
+    worker: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    table = tmp_path / "imported.duckdb"
+    with duckdb.connect(str(table)) as con:
+        con.execute(
+            "CREATE TABLE imported_orders (order_ref TEXT, customer TEXT, total DECIMAL(12, 2));"
+            "INSERT INTO imported_orders VALUES ('SO-2026-0001', 'Ærøskøbing Fish Co.', 1200.50),"
+            " ('SO-2026-0002', 'Smith; DROP TABLE x', 0), ('SO-2026-0003', NULL, 99.99)"
+        )
+    starter = next(d["id"] for d in deployments if d["name"] == "start-requests")
+    rows = {"destination": f"duckdb:///{table}", "key_column": "order_ref",
+            "query": "SELECT order_ref, customer, total FROM imported_orders"}  # fmt: skip
+
+    def start(confirm: bool, answer: bool | None) -> str:
+        parameters = {"process_id": 3, "rows": rows, "confirm": confirm}
+        path = f"/deployments/{starter}/create_flow_run"
+        run = prefect_rest(env, "POST", path, {"parameters": parameters})
+        worker.append(start_worker(env))
+        if answer is not None:
+            wait_for(env, run["id"], "PAUSED")
+            assert resume(env, run["id"], {"start": answer})["status"] == "ACCEPT"
+        wait_for(env, run["id"], "COMPLETED")
+        worker[-1].wait(timeout=120)
+        return str(run["id"])
+
+    first = start(confirm=True, answer=True)
+    assert "SO-2026-0002" in artifacts(env, first)["processmaker-start-requests-preview"]
+    start(confirm=False, answer=None)  # a rerun: every row is in _started_requests
+    for ref in ("SO-2026-0001", "SO-2026-0002", "SO-2026-0003"):
+        held = get_json(sandbox, "/requests", pmql=f'data.order_ref = "{ref}"')["data"]
+        assert len(held) == 1, ref
+
+    # A new row, and an operator who says no: it is not started and stays to start later.
+    with duckdb.connect(str(table)) as con:
+        con.execute("INSERT INTO imported_orders VALUES ('SO-2026-0004', 'Late', 5)")
+    start(confirm=True, answer=False)
+    assert get_json(sandbox, "/requests", pmql='data.order_ref = "SO-2026-0004"')["data"] == []
+    with duckdb.connect(str(table), read_only=True) as con:
+        keys = {
+            k for (k,) in con.execute("SELECT idempotency_key FROM _started_requests").fetchall()
+        }
+    assert keys == {"SO-2026-0001", "SO-2026-0002", "SO-2026-0003"}
