@@ -169,6 +169,9 @@ def test_complete_applies_once_reports_closed_and_refuses_ids_not_previewed(
     report = artifacts(env, run_id)["processmaker-review-result"]
     assert "already closed" in report
     assert "not in the preview" in report
+    completed = _events(env, "processmaker.task.completed", run_id, expected=2)
+    assert sorted(e["payload"]["task_id"] for e in completed) == ids[:2]
+    assert {e["payload"]["data_keys"] == ["approved"] for e in completed} == {True}
     for task in tasks[:2]:
         request = get_json(sandbox, f"/requests/{task['process_request_id']}", include="data")
         assert (request["status"], request["data"]["approved"]) == ("COMPLETED", True)
@@ -225,7 +228,7 @@ def test_reassign_moves_the_chosen_tasks_and_emits_one_event_each(
     assert len(_events(env, "processmaker.task.reassigned", run_id, expected=3)) == 2
 
 
-def test_skip_and_no_decision_in_time_change_nothing(
+def test_skip_an_unknown_assignee_and_no_decision_in_time_change_nothing(
     env: dict[str, str],
     review_id: str,
     sandbox: SandboxServer,
@@ -237,10 +240,16 @@ def test_skip_and_no_decision_in_time_change_nothing(
     timed_out = start_review(
         env, review_id, f"request = {task['process_request_id']}", decision_timeout=10
     )
+    nobody = start_review(env, review_id, f"request = {task['process_request_id']}")
     worker.append(start_worker(env))
     wait_for(env, skipped, "PAUSED")
     assert resume(env, skipped, {"action": "skip"})["status"] == "ACCEPT"
     wait_for(env, skipped, "COMPLETED")
+    # ProcessMaker would answer 500 per task for an unknown user: refused before any call.
+    wait_for(env, nobody, "PAUSED")
+    assert resume(env, nobody, {"action": "reassign", "user_id": 987654})["status"] == "ACCEPT"
+    refused = wait_for(env, nobody, "FAILED")
+    assert "user 987654 cannot be read" in refused["state"]["message"]
     failed = wait_for(env, timed_out, "FAILED")
     worker[0].wait(timeout=120)
     assert run_result(env, skipped)["tasks"] == []
