@@ -126,7 +126,11 @@ def review_tasks(
             f"no decision within {decision_timeout} s: nothing was changed; start a new review"
         ) from None
     result["decision"] = decision.model_dump(include={"action", "task_ids", "data", "user_id"})
-    outcomes = _apply(decision, listed, block)
+    try:
+        outcomes = _apply(decision, listed, block)
+    except ReviewRefused as exc:
+        _result_artifact(decision, [], f"Refused: {exc}")
+        raise
     result["tasks"] = outcomes
     _result_artifact(decision, outcomes, _summary(decision, outcomes))
     return result
