@@ -22,6 +22,7 @@ import pytest
 
 from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
+from tests.fixtures.stack import PmStack
 from tests.test_sandbox_api import api, get_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -134,6 +135,7 @@ def test_complete_applies_once_reports_closed_and_refuses_ids_not_previewed(
     review_id: str,
     sandbox: SandboxServer,
     worker: list[subprocess.Popen[bytes]],
+    pm_stack: PmStack,
 ) -> None:
     tasks = new_tasks(sandbox, 3)
     ids = [t["id"] for t in tasks]
@@ -176,6 +178,10 @@ def test_complete_applies_once_reports_closed_and_refuses_ids_not_previewed(
         request = get_json(sandbox, f"/requests/{task['process_request_id']}", include="data")
         assert (request["status"], request["data"]["approved"]) == ("COMPLETED", True)
     before = [task_state(sandbox, i) for i in ids]
+    logs = prefect_rest(env, "POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
+    kept = json.dumps([result, artifacts(env, run_id), logs])
+    for secret in pm_stack.secret_values():
+        assert secret not in kept
 
     # A second resume is refused by Prefect: the run is not paused any more.
     second = resume(env, run_id, {"action": "reassign", "user_id": 5})
