@@ -79,7 +79,9 @@ def confirmed(process_id: int, labels: list[str], timeout: int = 3600) -> bool:
         ),
         description="Requests to start, waiting for the operator",
     )
-    answer = pause_flow_run(wait_for_input=StartConfirmation, timeout=timeout, key="confirm")
+    answer = pause_flow_run(
+        wait_for_input=StartConfirmation, timeout=timeout, poll_interval=5, key="confirm"
+    )
     return answer.start
 
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import requests
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.states import State
 
 from processmaker_prefect.errors import ConfigurationError
@@ -147,3 +156,36 @@ def test_payloads_and_rows_together_are_refused(pm_stack: PmStack, table: Path) 
     state = start_requests(3, payloads=[RequestPayload()], rows=rows, return_state=True)
     with pytest.raises(ConfigurationError, match="payloads or rows, not both"):
         state.result()
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_confirm_pauses_plain_payloads_until_the_operator_answers(
+    pm_stack: PmStack, answer: bool
+) -> None:
+    from processmaker_prefect.flows.start_requests import RequestPayload
+
+    label = f"confirm-{answer}-{time.time_ns()}"
+    payloads = [RequestPayload(label=label, data={"batch": label})]
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(
+        target=lambda: outcome.update(
+            state=start_requests(3, payloads=payloads, confirm=True, return_state=True)
+        )
+    )
+    runner.start()
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 120
+        while True:
+            paused = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+            )  # fmt: skip
+            if paused:
+                break
+            assert time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.5)
+        client.resume_flow_run(paused[0].id, run_input={"start": answer})
+    runner.join(timeout=120)
+    state = outcome["state"]
+    assert state.is_completed()
+    assert len(pm_requests(pm_stack, pmql=f'data.batch = "{label}"')) == (1 if answer else 0)
