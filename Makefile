@@ -41,6 +41,7 @@ sandbox: $(STAMP)
 # The operator's forms in Prefect's UI as PNGs under screenshots/ (needs: apt-get install chromium).
 screenshots: $(STAMP)
 	$(BIN)/python tests/screenshot_forms.py --out screenshots
+	$(BIN)/python tests/screenshot_review.py --out screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .demo screenshots

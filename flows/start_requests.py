@@ -10,12 +10,14 @@ from pydantic import BaseModel, Field
 
 from processmaker_prefect import (
     HIDE_NONE,
+    ConfigurationError,
     ConnectionParameter,
     ProcessMakerPrefectError,
     connection_name,
     start_processmaker_request,
 )
 from processmaker_prefect.flows import markdown
+from processmaker_prefect.flows.request_rows import RequestRows, confirmed, start_from_rows
 from processmaker_prefect.flows.run_names import connection_label, parameter
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
@@ -52,6 +54,8 @@ def start_requests(
     event: str = "node_1",
     payloads: Annotated[list[RequestPayload] | None, HIDE_NONE] = None,
     connection: ConnectionParameter = None,
+    rows: Annotated[RequestRows | None, HIDE_NONE] = None,
+    confirm: bool = False,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
 
@@ -64,6 +68,9 @@ def start_requests(
         payloads: One request is started per payload (its data goes to the start event);
             empty: one request with no data.
         connection: A ProcessMaker Connection block; empty: the worker's environment.
+        rows: Instead of payloads: one request per row of a SQL query over a destination;
+            a row whose key is in the destination's _started_requests is skipped.
+        confirm: Pause with a preview of what would start until the operator confirms.
 
     Example:
         ```python
@@ -73,8 +80,16 @@ def start_requests(
     """
     logger = get_run_logger()
     block = connection_name(connection)
+    if rows is not None and payloads:
+        raise ConfigurationError("give payloads or rows, not both")
+    if rows is not None:
+        report = start_from_rows(process_id, rows, confirm, _starter(process_id, event, block))
+        return _finish(process_id, event, report)
     payloads = payloads or [RequestPayload(label="")]
-    report: list[dict[str, Any]] = []
+    labels = [p.label or f"payload {i}" for i, p in enumerate(payloads, start=1)]
+    if confirm and not confirmed(process_id, labels):
+        return []
+    report = []
     for index, payload in enumerate(payloads, start=1):
         label = payload.label or f"payload {index}"
         starter = start_processmaker_request.with_options(
@@ -94,6 +109,23 @@ def start_requests(
             error = type(exc).__name__
         logger.error("%s: no request started: %s", label, error)
         report.append({"payload": label, "request_id": None, "error": error})
+    return _finish(process_id, event, report)
+
+
+def _starter(process_id: int, event: str, block: str | None) -> Any:
+    """Start one request (no retry: a request may exist after a lost answer); raises."""
+
+    def start(label: str, data: dict[str, Any]) -> dict[str, Any]:
+        starter = start_processmaker_request.with_options(
+            retries=0, task_run_name=_task_name(process_id, label)
+        )
+        request: dict[str, Any] = starter(process_id, event, data, connection=block)
+        return request
+
+    return start
+
+
+def _finish(process_id: int, event: str, report: list[dict[str, Any]]) -> list[dict[str, Any]]:
     create_markdown_artifact(
         key="processmaker-start-requests",
         markdown=_report(process_id, event, report),
@@ -117,7 +149,11 @@ def _report(process_id: int, event: str, rows: list[dict[str, Any]]) -> str:
     table = markdown.table(
         ("payload", "request id", "result"),
         [
-            (r["payload"], r["request_id"] or "-", "failed (below)" if r["error"] else "started")
+            (
+                r["payload"],
+                r["request_id"] or "-",
+                "failed (below)" if r["error"] else r.get("note") or "started",
+            )
             for r in rows
         ],
         right=(1,),
@@ -127,7 +163,8 @@ def _report(process_id: int, event: str, rows: list[dict[str, Any]]) -> str:
         [
             f"# Requests started for process {process_id}, event {markdown.escape(event)}",
             "",
-            f"{len(rows) - len(failed)} of {len(rows)} payloads started a request.",
+            f"{sum(1 for r in rows if not r['error'] and not r.get('note'))} of {len(rows)} "
+            "payloads started a request.",
             "",
             *table,
             *markdown.failures("Failures", failed),

@@ -23,7 +23,7 @@ from processmaker_prefect.sandbox.listing import (
     json_body,
     list_page,
     not_found,
-    validation_error,
+    server_error,
 )
 from processmaker_prefect.sandbox.serializers import (
     group_json,
@@ -208,19 +208,46 @@ def show_task(request: Request, user_id: int) -> Response:
 
 @api_endpoint
 def update_task(request: Request, user_id: int) -> Response:
-    """PUT /api/1.0/tasks/{id} with ``{"status": "COMPLETED", "data": {...}}``"""
+    """PUT /api/1.0/tasks/{id}: ``{"status": "COMPLETED", "data": {...}}`` or ``{"user_id": N}``.
+
+    As ProcessMaker's ``TaskController::update`` (ProcessMaker/processmaker,
+    ProcessMaker/Http/Controllers/Api/TaskController.php): a completion is checked first and
+    refused with ``abort(422, 'Task already closed')`` on a CLOSED task; it reads
+    ``$data['data']`` without a check, so a completion without ``data`` is PHP's undefined
+    index, a 500. Otherwise a non-empty ``user_id`` reassigns the task, with no check of its
+    status (a CLOSED task is reassigned too) and ``persistUserData`` calling a method on
+    ``User::find(...)``: an unknown user is a 500. Anything else is a bare ``abort(422)``.
+    ``abort()`` renders as ``{"message": ...}`` only (ProcessMaker/Exception/Handler.php),
+    without Laravel's ``errors`` of a failed validation rule.
+    """
     store = _store(request)
     task = _row(store, "tasks", request.path_params["id"])
     body: dict[str, Any] = json_body(request.state.body)
-    if body.get("status") != "COMPLETED":
-        raise validation_error("status", "The status field is invalid.")
-    if task["status"] == "CLOSED":
-        raise validation_error("status", "Task already closed")
-    data = body.get("data")
-    store.complete_task(task, data if isinstance(data, dict) else {})
+    if body.get("status") == "COMPLETED":
+        if task["status"] == "CLOSED":
+            raise ApiError(422, {"message": "Task already closed"})
+        if "data" not in body:
+            raise server_error()
+        data = body["data"]
+        store.complete_task(task, data if isinstance(data, dict) else {})
+    elif body.get("user_id") not in (None, "", 0, "0", False, [], {}):
+        assignee = _assignee(store, body["user_id"])
+        if assignee is None:
+            raise server_error()
+        store.reassign_task(task, assignee)
+    else:
+        raise ApiError(422, {"message": ""})
     return JSONResponse(
         tasks_json(store, [_row(store, "tasks", task["id"])], include_data=False)[0]
     )
+
+
+def _assignee(store: Store, value: object) -> Row | None:
+    """The user ``User::find($value)`` finds: an id, as a number or a string of digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    text = str(value).strip()
+    return store.get("users", int(text)) if text.isdigit() else None
 
 
 @api_endpoint

@@ -210,6 +210,26 @@ class Store:
                 (now, task["process_request_id"]),
             )
 
+    def reassign_task(self, task: Row, user: Row) -> None:
+        """Assign ``task`` to ``user`` and put the user in its request's ``_user`` data.
+
+        ``ProcessRequestToken::reassign`` saves the new ``user_id`` and ``persistUserData``
+        writes the user's attributes into the request's data under ``_user``.
+        """
+        person = {key: user[key] for key in ("id", "username", "email", "firstname", "lastname",
+                                             "status", "title")}  # fmt: skip
+        with self.writing():
+            now = self.now()
+            self.db.execute(
+                "UPDATE tasks SET user_id = ?, updated_at = ? WHERE id = ?",
+                (user["id"], now, task["id"]),
+            )
+            self.db.execute(
+                "UPDATE requests SET data = json_set(data, '$._user', json(?)), updated_at = ? "
+                "WHERE id = ?",
+                (json.dumps(person), now, task["process_request_id"]),
+            )
+
     def add_record(self, collection_id: int, data: dict[str, Any]) -> int:
         with self.writing():
             now = self.now()

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     )
     from processmaker_prefect.destinations import (
         DEFAULT_URL,
+        StartedRequests,
         check_destination_url,
         default_destination,
         open_destination,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     )
     from processmaker_prefect.errors import (
         ConfigurationError,
+        OutcomeUnknownError,
         ProcessMakerAuthError,
         ProcessMakerPrefectError,
         ProcessMakerUnavailableError,
@@ -92,6 +94,10 @@ if TYPE_CHECKING:
     from processmaker_prefect.prefect_layer.forms import HIDE_NONE
     from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
     from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
+    from processmaker_prefect.prefect_layer.task_review import (
+        apply_processmaker_task_action,
+        list_open_processmaker_tasks,
+    )
     from processmaker_prefect.prefect_layer.token_checks import check_token
     from processmaker_prefect.prefect_layer.vault_secrets import read_vault_secret
     from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
@@ -99,6 +105,10 @@ if TYPE_CHECKING:
     from processmaker_prefect.vault import get_vault, reset_vault_sessions
 
 _EXPORTS: dict[str, str] = {
+    "OutcomeUnknownError": "processmaker_prefect.errors",
+    "StartedRequests": "processmaker_prefect.destinations",
+    "apply_processmaker_task_action": "processmaker_prefect.prefect_layer.task_review",
+    "list_open_processmaker_tasks": "processmaker_prefect.prefect_layer.task_review",
     "install_event_sink": "processmaker_prefect.prefect_layer.event_sink",
     "AuthorizationCodeLogin": "processmaker_prefect.auth",
     "CallbackListener": "processmaker_prefect.auth",
@@ -163,16 +173,19 @@ __all__ = [
     "CheckResult",
     "ConfigurationError",
     "ConnectionParameter",
+    "OutcomeUnknownError",
     "ProcessMakerAuthError",
     "ProcessMakerConnection",
     "ProcessMakerCredentials",
     "ProcessMakerPrefectError",
     "ProcessMakerSettings",
     "ProcessMakerUnavailableError",
+    "StartedRequests",
     "TokenEndpoint",
     "TokenError",
     "VaultError",
     "VaultSettings",
+    "apply_processmaker_task_action",
     "call_processmaker_endpoint",
     "check_destination_url",
     "check_token",
@@ -186,6 +199,7 @@ __all__ = [
     "get_vault",
     "install_event_sink",
     "instance_limit_name",
+    "list_open_processmaker_tasks",
     "list_processmaker_records",
     "load_connection",
     "load_settings",

@@ -11,6 +11,8 @@ Names are ``processmaker.<subject>.<what happened>`` (docs/pages/operations.md, 
 ``processmaker.credential.expiring``  a credential expires within the warning window
 ``processmaker.credential.check_failed``  a doctor/healthcheck check failed
 ``processmaker.sync.rejected``      a sync set records aside in ``_rejected`` (resource, count)
+``processmaker.task.completed``     an operator's review completed a task (run named)
+``processmaker.task.reassigned``    an operator's review reassigned a task (run named)
 ==================================  ==========================================================
 
 The resource is the ProcessMaker instance (``processmaker.instance.<url>``) or, for Vault
@@ -59,6 +61,8 @@ EVENT_NAMES = frozenset(
         "processmaker.credential.expiring",
         "processmaker.credential.check_failed",
         "processmaker.sync.rejected",
+        "processmaker.task.completed",
+        "processmaker.task.reassigned",
     }
 )
 

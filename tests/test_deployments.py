@@ -24,11 +24,13 @@ from tests.test_forms import null_toggles
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_deploy_all_registers_five_deployments_with_their_schedules(
+def test_deploy_all_registers_six_deployments_with_their_schedules(
     deployments: list[dict[str, Any]],
 ) -> None:
     by_name = {d["name"]: d for d in deployments}
-    assert set(by_name) == {"sync", "reconcile", "healthcheck", "start-requests", "call-endpoint"}
+    assert set(by_name) == {
+        "sync", "reconcile", "healthcheck", "start-requests", "call-endpoint", "review-tasks",
+    }  # fmt: skip
     crons = {
         name: [s["schedule"].get("cron") for s in d["schedules"]] for name, d in by_name.items()
     }
@@ -38,6 +40,7 @@ def test_deploy_all_registers_five_deployments_with_their_schedules(
         "healthcheck": ["7 * * * *"],
         "start-requests": [],
         "call-endpoint": [],
+        "review-tasks": [],
     }
     # No deployment-wide limit: syncs of different instances and destinations run at once
     # (the flow locks its destination instead; tests/test_scale_out.py).
@@ -48,7 +51,8 @@ def test_deploy_all_registers_five_deployments_with_their_schedules(
 
 
 @pytest.mark.parametrize(
-    "name", ["sync", "reconcile", "healthcheck", "start-requests", "call-endpoint"]
+    "name",
+    ["sync", "reconcile", "healthcheck", "start-requests", "call-endpoint", "review-tasks"],
 )
 def test_each_run_form_has_a_block_picker_and_no_none_toggle(
     prefect_api: dict[str, str], deployments: list[dict[str, Any]], name: str

@@ -236,12 +236,9 @@ def test_start_with_unknown_process_or_event_is_404(
 
 
 def test_task_update_without_completed_status_is_422(sandbox: SandboxServer) -> None:
+    # TaskController::update ends in a bare abort(422): no text, no errors (see test_sandbox_tasks)
     response = api(sandbox, "PUT", "/tasks/2", json={"status": "DONE"})
-    assert response.status_code == 422
-    assert response.json() == {
-        "message": "The status field is invalid.",
-        "errors": {"status": ["The status field is invalid."]},
-    }
+    assert (response.status_code, response.json()) == (422, {"message": ""})
 
 
 # -- collections -------------------------------------------------------------------------------

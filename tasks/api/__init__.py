@@ -22,6 +22,7 @@ from processmaker_prefect.api.pagination import (
     Page,
     PageNumberPaginator,
 )
+from processmaker_prefect.api.task_actions import TaskOutcome, apply_task_action
 from processmaker_prefect.api.tls import check_transport, verify_option
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "Page",
     "PageNumberPaginator",
     "ProcessMakerClient",
+    "TaskOutcome",
     "api_path",
+    "apply_task_action",
     "breaker_for",
     "check_transport",
     "process_session",

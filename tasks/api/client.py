@@ -326,6 +326,20 @@ class ProcessMakerClient:
         body = self.put(path, json={"status": "COMPLETED", "data": dict(data)})
         return _expect_dict(body, "PUT", path)
 
+    def get_task(self, task_id: int) -> dict[str, Any]:
+        """``GET /api/1.0/tasks/{task_id}``: the task (``status`` ACTIVE or CLOSED, ``user_id``)."""
+        path = f"/tasks/{int(task_id)}"
+        return _expect_dict(self.get(path), "GET", path)
+
+    def reassign_task(self, task_id: int, user_id: int) -> dict[str, Any]:
+        """``PUT /api/1.0/tasks/{task_id}`` with ``{"user_id": user_id}``: the reassigned task.
+
+        ProcessMaker reassigns a CLOSED task as well, and answers 500 for a user that does
+        not exist (``TaskController::update``): check both before calling.
+        """
+        path = f"/tasks/{int(task_id)}"
+        return _expect_dict(self.put(path, json={"user_id": int(user_id)}), "PUT", path)
+
     def create_collection_record(
         self, collection_id: int, data: Mapping[str, Any]
     ) -> dict[str, Any]:

@@ -9,10 +9,13 @@ from processmaker_prefect.destinations.registry import (
     default_destination,
     open_destination,
 )
+from processmaker_prefect.destinations.started_requests import PayloadRow, StartedRequests
 
 __all__ = [
     "DEFAULT_URL",
     "Destination",
+    "PayloadRow",
+    "StartedRequests",
     "Watermark",
     "check_destination_url",
     "default_destination",
