@@ -19,7 +19,14 @@ from pydantic import SecretStr
 
 from processmaker_prefect.auth.credentials import ProcessMakerCredentials
 from processmaker_prefect.auth.expiry import REFRESH_TOKEN_LIFETIME, Horizon, credential_horizons
-from processmaker_prefect.events import emit, instance_resource, reset_emitted, secret_resource
+from processmaker_prefect.events import (
+    emit,
+    instance_resource,
+    reset_emitted,
+    secret_resource,
+    set_event_sink,
+)
+from processmaker_prefect.prefect_layer.event_sink import PrefectEventSink
 from processmaker_prefect.settings import VaultSettings
 from processmaker_prefect.vault import VaultSecret, VaultSecrets
 from tests.fixtures.openbao import PM_POLICY, OpenBao
@@ -32,9 +39,18 @@ DAY = 86400.0
 
 @pytest.fixture(autouse=True)
 def _fresh_once_keys() -> Iterator[None]:
+    # Events go to Prefect through the sink the Prefect layer installs; install it here, not by
+    # whichever test module happened to import the layer first on this worker.
+    previous = set_event_sink(PrefectEventSink())
     reset_emitted()
     yield
     reset_emitted()
+    set_event_sink(previous)
+
+
+def test_without_a_sink_an_event_is_dropped() -> None:
+    set_event_sink(None)
+    assert emit("processmaker.token.refused", instance_resource("http://pm.example")) is False
 
 
 # -- events -----------------------------------------------------------------------------------
