@@ -16,7 +16,7 @@ from processmaker_prefect import (
     run_checks,
 )
 from processmaker_prefect.flows import markdown
-from processmaker_prefect.flows.run_names import connection_label
+from processmaker_prefect.flows.run_names import connection_label, run_name
 
 __all__ = ["HealthcheckFailed", "healthcheck"]
 
@@ -39,7 +39,7 @@ def run_processmaker_checks(connection: str | None) -> list[dict[str, Any]]:
 
 
 def _run_name() -> str:
-    return f"healthcheck {connection_label()}"
+    return run_name(f"healthcheck {connection_label()}")
 
 
 def expiry_table(rows: list[dict[str, str]]) -> list[str]:

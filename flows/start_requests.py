@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from processmaker_prefect import (
-    HIDE_NONE,
     ConnectionParameter,
     ProcessMakerPrefectError,
     connection_name,
     start_processmaker_request,
 )
 from processmaker_prefect.flows import markdown
-from processmaker_prefect.flows.run_names import connection_label, parameter
+from processmaker_prefect.flows.run_names import connection_label, parameter, run_name
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 
@@ -39,7 +38,7 @@ class StartRequestsFailed(ProcessMakerPrefectError):
 
 
 def _run_name() -> str:
-    return f"start process {parameter('process_id')} on {connection_label()}"
+    return run_name(f"start process {parameter('process_id')} on {connection_label()}")
 
 
 @flow(
@@ -50,7 +49,7 @@ def _run_name() -> str:
 def start_requests(
     process_id: int,
     event: str = "node_1",
-    payloads: Annotated[list[RequestPayload] | None, HIDE_NONE] = None,
+    payloads: tuple[RequestPayload, ...] = (),
     connection: ConnectionParameter = None,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
@@ -73,9 +72,8 @@ def start_requests(
     """
     logger = get_run_logger()
     block = connection_name(connection)
-    payloads = payloads or [RequestPayload(label="")]
     report: list[dict[str, Any]] = []
-    for index, payload in enumerate(payloads, start=1):
+    for index, payload in enumerate(payloads or [RequestPayload(label="")], start=1):
         label = payload.label or f"payload {index}"
         starter = start_processmaker_request.with_options(
             retries=0, task_run_name=_task_name(process_id, label)

@@ -12,7 +12,7 @@ from prefect.states import Cancelled
 from processmaker_prefect import (
     DEFAULT_RESOURCES,
     DEFAULT_URL,
-    HIDE_NONE,
+    NONE_IS_EMPTY,
     RESOURCE_NAMES,
     ConfigurationError,
     ConnectionParameter,
@@ -32,7 +32,7 @@ from processmaker_prefect import (
     sync_resource,
 )
 from processmaker_prefect.flows import markdown
-from processmaker_prefect.flows.run_names import connection_label, parameter
+from processmaker_prefect.flows.run_names import connection_label, parameter, run_name
 
 __all__ = ["DEFAULT_RESOURCES", "ResourceName", "SyncFailed", "sync"]
 
@@ -66,7 +66,9 @@ def _shown(destination: str) -> str:
 
 
 def _run_name() -> str:
-    return f"sync {connection_label()} -> {_shown(str(parameter('destination') or DEFAULT_URL))}"
+    verb = "reconcile" if parameter("reconcile") else "sync"
+    destination = _shown(str(parameter("destination") or DEFAULT_URL))
+    return run_name(f"{verb} {connection_label()} -> {destination}")
 
 
 @flow(
@@ -83,7 +85,8 @@ def sync(
     full_refresh: bool = False,
     connection: ConnectionParameter = None,
     reconcile: bool = False,
-    filters: Annotated[dict[str, str] | None, HIDE_NONE] = None,
+    # Prefect validates parameters into new objects: the shared {} is never mutated.
+    filters: Annotated[dict[str, str], NONE_IS_EMPTY] = {},  # noqa: B006
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
@@ -204,7 +207,7 @@ def _report(
                 str(r["resource"]),
                 f"{r['rows']:,}",
                 f"{r['pages']:,}",
-                str(r["watermark"] or "-"),
+                str(r["watermark"] or "none yet"),
                 f"{r['seconds']:.2f}",
                 "yes" if r["full_refresh"] else "no",
             )
@@ -212,10 +215,17 @@ def _report(
         ]
         right = (1, 2, 4)
     rows += [(name, *["-"] * (len(headers) - 2), "failed (below)") for name, _ in failures]
+    unchanged = [r for r in results if "deleted" not in r and not r["rows"] and r["watermark"]]
+    notes = (
+        ["", "0 rows: nothing changed since the stored watermark; the stored rows are current."]
+        if unchanged
+        else []
+    )
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
         *markdown.table(headers, rows, right=right),
+        *notes,
         *markdown.failures("Failures", failures),
     ]
     return "\n".join(lines)

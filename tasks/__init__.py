@@ -88,7 +88,7 @@ if TYPE_CHECKING:
         destination_lock_name,
     )
     from processmaker_prefect.prefect_layer.event_sink import install_event_sink
-    from processmaker_prefect.prefect_layer.forms import HIDE_NONE
+    from processmaker_prefect.prefect_layer.forms import HIDE_NONE, NONE_IS_EMPTY
     from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
     from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
     from processmaker_prefect.prefect_layer.token_checks import check_token
@@ -107,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_RESOURCES": "processmaker_prefect.catalogue",
     "DEFAULT_URL": "processmaker_prefect.destinations",
     "HIDE_NONE": "processmaker_prefect.prefect_layer.forms",
+    "NONE_IS_EMPTY": "processmaker_prefect.prefect_layer.forms",
     "ProcessMakerAuthError": "processmaker_prefect.errors",
     "ProcessMakerConnection": "processmaker_prefect.prefect_layer.blocks",
     "ProcessMakerCredentials": "processmaker_prefect.auth",
@@ -154,6 +155,7 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "DEFAULT_URL",
     "HIDE_NONE",
+    "NONE_IS_EMPTY",
     "RESOURCES",
     "RESOURCE_NAMES",
     "AuthorizationCodeLogin",

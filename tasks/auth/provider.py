@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
+from processmaker_prefect.api.breaker import breaker_for
 from processmaker_prefect.api.tls import check_transport, verify_option
 from processmaker_prefect.auth.credentials import ProcessMakerCredentials, choose_grant
 from processmaker_prefect.auth.grants import Grant, make_grant
@@ -198,6 +199,8 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
         timeout=settings.timeout,
         retries=settings.retries,
         backoff=settings.backoff,
+        # The API client's breaker for this instance: a down ProcessMaker is one outage.
+        breaker=breaker_for(settings.url, settings.breaker_threshold, settings.breaker_cooldown),
     )
     grant = make_grant(
         grant_name,

@@ -1,4 +1,9 @@
-"""POST to ProcessMaker's ``/oauth/token`` and turn the answer into a Token or a typed error."""
+"""POST to ProcessMaker's ``/oauth/token`` and turn the answer into a Token or a typed error.
+
+The token endpoint is ProcessMaker too: its attempts count in the instance's circuit breaker
+(``api.breaker``) like the API's, so a down ProcessMaker stops a grant, and the run, at once
+instead of after every retry of every task attempt.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import requests
 from oauthlib.oauth2 import Client, OAuth2Error
 from pydantic import SecretStr
 
+from processmaker_prefect.api.breaker import CircuitBreaker
 from processmaker_prefect.api.transport import DEFAULT_USER_AGENT, build_session
 from processmaker_prefect.auth.token import Clock, Token, jwt_claims
 from processmaker_prefect.errors import (
     ConfigurationError,
+    ProcessMakerPrefectError,
     TokenEndpointUnavailableError,
     TokenRejectedError,
 )
@@ -53,6 +60,8 @@ class TokenEndpoint:
         retries: Retries of connection failures, 429 and 503 (Retry-After honoured).
         backoff: Backoff factor between retries.
         clock: Stamps each token's receipt; its expiry is counted from there.
+        breaker: The instance's circuit breaker, shared with its API client: every attempt
+            is counted, and while it is open no POST is sent.
     """
 
     def __init__(
@@ -64,14 +73,16 @@ class TokenEndpoint:
         retries: int = 5,
         backoff: float = 0.5,
         clock: Clock = time.time,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + "/oauth/token"
+        self.breaker = breaker
         # The API client's retry policy, as for any POST: connection failures and 429/503
         # (refused, so not processed) are retried; a lost answer or a 500/502/504 is not,
         # since a rotated refresh token may already have been spent.
         self._session = build_session(
             retries=retries, backoff=backoff, pool_size=2, verify=verify,
-            user_agent=DEFAULT_USER_AGENT,
+            user_agent=DEFAULT_USER_AGENT, breaker=breaker,
         )  # fmt: skip
         self._timeout = timeout
         self._verify = verify
@@ -87,7 +98,11 @@ class TokenEndpoint:
             ConfigurationError: TLS verification failed; names the CA setting.
             TokenRejectedError: 4xx with an OAuth error; retrying cannot help.
             TokenEndpointUnavailableError: unreachable, or 429/5xx after the retries.
+            ProcessMakerUnavailableError: the instance's circuit breaker is open, or opened
+                on this POST's failures.
         """
+        if self.breaker is not None:
+            self.breaker.before_call()
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": "application/json",
@@ -102,16 +117,28 @@ class TokenEndpoint:
                 "PROCESSMAKER_CA_BUNDLE to the CA that signs ProcessMaker's certificate"
             ) from None
         except requests.RequestException as exc:
-            raise TokenEndpointUnavailableError(
-                f"POST {self.url} failed ({type(exc).__name__}) for the {grant} grant: "
-                "check PROCESSMAKER_URL and that ProcessMaker is up"
+            raise self._outage(
+                f"POST {self.url} failed: {type(exc).__name__}",
+                TokenEndpointUnavailableError(
+                    f"POST {self.url} failed ({type(exc).__name__}) for the {grant} grant: "
+                    "check PROCESSMAKER_URL and that ProcessMaker is up"
+                ),
             ) from None
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status >= 500:
+            raise self._outage(
+                f"POST {self.url} -> {status}",
+                TokenEndpointUnavailableError(
+                    f"POST {self.url} -> {status} for the {grant} grant after retries: "
+                    "server error; try again later"
+                ),
+            )
+        if self.breaker is not None:
+            self.breaker.record_success()  # any other answer, a 429 too: ProcessMaker is up
+        if status == 429:
             raise TokenEndpointUnavailableError(
-                f"POST {self.url} -> {status} for the {grant} grant after retries: "
-                + ("throttled (60 grants a minute); " if status == 429 else "server error; ")
-                + "try again later"
+                f"POST {self.url} -> 429 for the {grant} grant after retries: throttled "
+                "(60 grants a minute); try again later"
             )
         try:
             parsed = response.json()
@@ -132,6 +159,13 @@ class TokenEndpoint:
                 f"POST {self.url} -> {status}: malformed token response "
                 f"({type(exc).__name__}); check that PROCESSMAKER_URL points at ProcessMaker"
             ) from None
+
+    def _outage(self, what: str, error: ProcessMakerPrefectError) -> ProcessMakerPrefectError:
+        """Count a failed attempt; the breaker's one line if that opened it, else ``error``."""
+        if self.breaker is None:
+            return error
+        self.breaker.record_failure(what)
+        return self.breaker.error() if self.breaker.is_open else error
 
     def _rejected(
         self, body: dict[str, Any], status: int, grant: str, secrets: list[SecretStr]
