@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         connection_name,
         load_connection,
         resolve_settings,
+        saved_connection_names,
     )
     from processmaker_prefect.prefect_layer.connection import open_client
     from processmaker_prefect.prefect_layer.destination_locks import (
@@ -145,6 +146,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_settings": "processmaker_prefect.prefect_layer.blocks",
     "resource_for": "processmaker_prefect.catalogue",
     "run_checks": "processmaker_prefect.health_checks",
+    "saved_connection_names": "processmaker_prefect.prefect_layer.blocks",
     "save_refresh_token": "processmaker_prefect.auth",
     "start_processmaker_request": "processmaker_prefect.prefect_layer.api_calls",
     "sync_resource": "processmaker_prefect.prefect_layer.resource_sync",
@@ -200,6 +202,7 @@ __all__ = [
     "resource_for",
     "run_checks",
     "save_refresh_token",
+    "saved_connection_names",
     "start_processmaker_request",
     "sync_resource",
     "verify_option",

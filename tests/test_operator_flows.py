@@ -17,11 +17,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow
 
+from processmaker_prefect import ProcessMakerConnection
 from processmaker_prefect.api.breaker import reset_breakers
 from processmaker_prefect.auth import reset_token_providers
 from processmaker_prefect.errors import ProcessMakerNotFoundError
+from processmaker_prefect.events import set_event_sink
 from processmaker_prefect.flows.call_endpoint import call_endpoint, columns_for, route
-from processmaker_prefect.flows.healthcheck import healthcheck
+from processmaker_prefect.flows.healthcheck import HealthcheckFailed, healthcheck
 from processmaker_prefect.flows.run_names import is_generated_name
 from processmaker_prefect.flows.sync import sync
 from tests.fixtures.stack import PmStack
@@ -208,3 +210,65 @@ def test_a_down_token_endpoint_opens_the_breaker_and_stops_the_run_without_task_
         )
     # One attempt of the first resource's task, and the second resource not tried.
     assert [(r.name, r.run_count) for r in runs] == [("sync-users", 1)]
+
+
+# -- credential events and the healthcheck of every block ------------------------------------
+
+
+class ListSink:
+    """Keeps every event emitted (the layers below Prefect report through this hook)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+
+    def listening(self) -> bool:
+        return True
+
+    def send(
+        self, event: str, resource: dict[str, str], related: list[dict[str, str]],
+        payload: dict[str, Any],
+    ) -> bool:  # fmt: skip
+        self.events.append((event, resource, payload))
+        return True
+
+
+@pytest.fixture
+def sink() -> Any:
+    kept = ListSink()
+    previous = set_event_sink(kept)
+    yield kept
+    set_event_sink(previous)
+
+
+def test_a_grant_refused_on_a_block_is_an_event_naming_the_block(
+    stack: PmStack, sink: ListSink
+) -> None:
+    stack.put(**{**stack.password_credentials(), "password": "not-the-password"})
+    block = ProcessMakerConnection(url=stack.sandbox.url, secret=stack.path)
+    block.save("pm-refused", overwrite=True)
+    with pytest.raises(HealthcheckFailed, match="token check failed"):
+        healthcheck(connection="pm-refused")
+    refused = [r for e, r, _ in sink.events if e == "processmaker.token.refused"]
+    failed = [r for e, r, _ in sink.events if e == "processmaker.credential.check_failed"]
+    assert [r.get("processmaker.block") for r in refused] == ["pm-refused"]
+    assert [r.get("processmaker.block") for r in failed] == ["pm-refused"]
+
+
+def test_the_scheduled_healthcheck_checks_every_saved_block(stack: PmStack) -> None:
+    with get_client(sync_client=True) as client:  # blocks other tests of the session saved
+        for old in client.read_block_documents_by_type("processmaker-connection"):
+            client.delete_block_document(old.id)
+    ProcessMakerConnection(url=stack.sandbox.url, secret=stack.path).save("pm-good")
+    ProcessMakerConnection(url=stack.sandbox.url, secret="secret/moved/away").save("pm-moved")
+    name = run_named(healthcheck, "psi757-uxbenka", every_block=True)
+    assert name == "healthcheck every block"
+    state = healthcheck(every_block=True, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(HealthcheckFailed) as caught:
+        state.result()
+    assert str(caught.value).startswith("pm-moved: secret check failed: VaultNotFoundError")
+    assert str(caught.value).endswith("(1 of 2 failed: pm-moved)")
+    report = artifacts_of(state)["processmaker-health"]
+    assert "# ProcessMaker health: pm-good" in report
+    assert "# ProcessMaker health: pm-moved" in report
+    assert "fix the secret field of block pm-moved" in report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -34,7 +35,7 @@ _FIX = {
     "invalid_grant": "check the credentials (username/password or refresh_token)",
     "invalid_request": "the refresh token was revoked or already used: run `pm-prefect login`",
     "unauthorized_client": "enable this grant for the client in ProcessMaker's Auth Clients",
-    "unsupported_grant_type": "the server does not offer this grant; set PROCESSMAKER_AUTH",
+    "unsupported_grant_type": "the server does not offer this grant; set {auth}",
     "invalid_scope": "ProcessMaker defines no scopes; send none",
 }
 
@@ -62,6 +63,8 @@ class TokenEndpoint:
         clock: Stamps each token's receipt; its expiry is counted from there.
         breaker: The instance's circuit breaker, shared with its API client: every attempt
             is counted, and while it is open no POST is sent.
+        name_of: Names a setting in a fix (``ProcessMakerSettings.name_of``: the block's
+            field, or the variable).
     """
 
     def __init__(
@@ -74,9 +77,11 @@ class TokenEndpoint:
         backoff: float = 0.5,
         clock: Clock = time.time,
         breaker: CircuitBreaker | None = None,
+        name_of: Callable[[str], str] = lambda field: f"PROCESSMAKER_{field.upper()}",
     ) -> None:
         self.url = base_url.rstrip("/") + "/oauth/token"
         self.breaker = breaker
+        self.name_of = name_of
         # The API client's retry policy, as for any POST: connection failures and 429/503
         # (refused, so not processed) are retried; a lost answer or a 500/502/504 is not,
         # since a rotated refresh token may already have been spent.
@@ -114,14 +119,14 @@ class TokenEndpoint:
         except requests.exceptions.SSLError:
             raise ConfigurationError(
                 f"TLS verification of {self.url} failed for the {grant} grant: set "
-                "PROCESSMAKER_CA_BUNDLE to the CA that signs ProcessMaker's certificate"
+                f"{self.name_of('ca_bundle')} to the CA that signs ProcessMaker's certificate"
             ) from None
         except requests.RequestException as exc:
             raise self._outage(
                 f"POST {self.url} failed: {type(exc).__name__}",
                 TokenEndpointUnavailableError(
                     f"POST {self.url} failed ({type(exc).__name__}) for the {grant} grant: "
-                    "check PROCESSMAKER_URL and that ProcessMaker is up"
+                    f"check {self.name_of('url')} and that ProcessMaker is up"
                 ),
             ) from None
         status = response.status_code
@@ -147,7 +152,7 @@ class TokenEndpoint:
         if not isinstance(parsed, dict):
             raise TokenEndpointUnavailableError(
                 f"POST {self.url} -> {status}: the answer is not JSON; "
-                "check that PROCESSMAKER_URL points at ProcessMaker"
+                f"check that {self.name_of('url')} points at ProcessMaker"
             )
         if status >= 400 or "error" in parsed:
             raise self._rejected(parsed, status, grant, secrets)
@@ -157,7 +162,7 @@ class TokenEndpoint:
         except (OAuth2Error, KeyError, TypeError, ValueError) as exc:
             raise TokenEndpointUnavailableError(
                 f"POST {self.url} -> {status}: malformed token response "
-                f"({type(exc).__name__}); check that PROCESSMAKER_URL points at ProcessMaker"
+                f"({type(exc).__name__}); check that {self.name_of('url')} points at ProcessMaker"
             ) from None
 
     def _outage(self, what: str, error: ProcessMakerPrefectError) -> ProcessMakerPrefectError:
@@ -173,6 +178,7 @@ class TokenEndpoint:
         code = str(body.get("error") or f"http_{status}")
         detail = str(body.get("error_description") or body.get("message") or "")
         fix = _GRANT_FIX.get((code, grant)) or _FIX.get(code, "check the credentials in Vault")
+        fix = fix.format(auth=self.name_of("auth"))
         detail = detail.strip().rstrip(".")
         message = f"POST {self.url} -> {status} {code} for the {grant} grant: " + (
             f"{detail}; {fix}" if detail else fix
