@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
+from pydantic import WithJsonSchema
 
 from processmaker_prefect import (
     DEFAULT_RESOURCES,
     DEFAULT_URL,
     NONE_IS_EMPTY,
-    RESOURCE_NAMES,
+    OFFERED_RESOURCES,
     ConfigurationError,
     ConnectionParameter,
     ProcessMakerAuthError,
@@ -36,12 +37,10 @@ from processmaker_prefect.flows.run_names import connection_label, parameter, ru
 
 __all__ = ["DEFAULT_RESOURCES", "ResourceName", "SyncFailed", "sync"]
 
-if TYPE_CHECKING:
-    ResourceName = str
-else:
-    # The catalogue's names as a Literal: the run form offers them as a multi-select, and the
-    # list grows with the catalogue.
-    ResourceName = Literal[RESOURCE_NAMES]
+# The run form offers the catalogue's tables as a multi-select (Prefect enforces it for runs
+# of a deployment); a run started in Python or by the CLI may name any list route, which
+# resource_for() checks.
+ResourceName = Annotated[str, WithJsonSchema({"type": "string", "enum": list(OFFERED_RESOURCES)})]
 
 # Failures of Vault, credentials or configuration, or a ProcessMaker that is down, are not
 # about one resource: stop there.
@@ -80,7 +79,7 @@ def _run_name() -> str:
 )
 def sync(
     resources: tuple[ResourceName, ...] = DEFAULT_RESOURCES,
-    collections: tuple[int, ...] = (),
+    collection_records: tuple[int, ...] = (),
     destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: ConnectionParameter = None,
@@ -95,8 +94,11 @@ def sync(
     another sync of the same destination running is cancelled, on any worker.
 
     Args:
-        resources: The resources to sync; all of them by default.
-        collections: Ids of ProcessMaker collections whose records to sync too.
+        resources: The tables to sync. Left as is: requests, tasks, users, processes and
+            groups (the default). `collections` is the list of collections itself; their
+            records are chosen by id in `collection_records`.
+        collection_records: Ids of ProcessMaker collections whose records to sync too, each
+            into its own table `collection_<id>_records`, e.g. `[3, 4]`.
         destination: duckdb:///~/path.duckdb (in the worker user's home),
             duckdb:////absolute/path.duckdb or postgresql://user@host/db (passwords in
             PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored).
@@ -115,7 +117,7 @@ def sync(
     """
     check_destination_url(destination)
     _refuse_credentials_in(destination)
-    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections)]
+    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collection_records)]
     filters = filters or {}
     for name in names:
         # Fail fast on a typo, a refused route or a filter a route cannot take.

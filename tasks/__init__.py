@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     )
     from processmaker_prefect.catalogue import (
         DEFAULT_RESOURCES,
+        OFFERED_RESOURCES,
         RESOURCE_NAMES,
         RESOURCES,
         resource_for,
@@ -117,6 +118,7 @@ _EXPORTS: dict[str, str] = {
     "ProcessMakerUnavailableError": "processmaker_prefect.errors",
     "RESOURCES": "processmaker_prefect.catalogue",
     "RESOURCE_NAMES": "processmaker_prefect.catalogue",
+    "OFFERED_RESOURCES": "processmaker_prefect.catalogue",
     "TokenEndpoint": "processmaker_prefect.auth",
     "TokenError": "processmaker_prefect.errors",
     "VaultError": "processmaker_prefect.errors",
@@ -158,6 +160,7 @@ __all__ = [
     "DEFAULT_URL",
     "HIDE_NONE",
     "NONE_IS_EMPTY",
+    "OFFERED_RESOURCES",
     "RESOURCES",
     "RESOURCE_NAMES",
     "AuthorizationCodeLogin",

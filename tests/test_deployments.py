@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from processmaker_prefect import RESOURCE_NAMES
+from processmaker_prefect import OFFERED_RESOURCES
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
 from tests.test_forms import null_toggles
 
@@ -67,7 +67,7 @@ def test_each_run_form_has_a_block_picker_and_no_none_toggle(
     assert block["required"] == ["url"]
     if name in ("sync", "reconcile"):
         resources = schema["properties"]["resources"]
-        assert resources["items"]["enum"] == list(RESOURCE_NAMES)
+        assert resources["items"]["enum"] == list(OFFERED_RESOURCES)
         assert "~" in schema["properties"]["destination"]["default"]
 
 
@@ -78,7 +78,7 @@ UNTOUCHED: dict[str, dict[str, Any]] = {
     "sync": {
         "full_refresh": False,
         "resources": ["requests", "tasks", "users", "processes", "groups"],
-        "collections": [],
+        "collection_records": [],
         "destination": "duckdb:///~/processmaker-prefect/processmaker.duckdb",
         "connection": None,
         "reconcile": False,

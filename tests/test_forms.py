@@ -16,7 +16,7 @@ from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
 from prefect.utilities.schema_tools.validation import validate
 
-from processmaker_prefect import RESOURCE_NAMES, RESOURCES, ProcessMakerConnection
+from processmaker_prefect import OFFERED_RESOURCES, RESOURCES, ProcessMakerConnection
 from processmaker_prefect.flows.call_endpoint import call_endpoint
 from processmaker_prefect.flows.healthcheck import healthcheck
 from processmaker_prefect.flows.start_requests import start_requests
@@ -63,7 +63,7 @@ def test_resources_is_a_multi_select_of_the_catalogue() -> None:
     assert resources["type"] == "array"
     # Every resource a sync takes by name: the core ones (the default), then every other list
     # route of ProcessMaker's API.
-    assert resources["items"]["enum"] == list(RESOURCE_NAMES)
+    assert resources["items"]["enum"] == list(OFFERED_RESOURCES)
     assert resources["default"] == list(RESOURCES)
 
 
@@ -168,3 +168,19 @@ def test_the_block_page_shows_how_to_use_a_block() -> None:
     example = ProcessMakerConnection.get_code_example() or ""
     assert 'ProcessMakerConnection.load("BLOCK_NAME")' in example
     assert ".save(" not in example
+
+
+def test_the_picker_refuses_a_lookup_that_is_no_table() -> None:
+    schema = parameter_schema(sync).model_dump()
+    assert "users_task_count" not in schema["properties"]["resources"]["items"]["enum"]
+    errors = server_check({"resources": ["users", "users_task_count"]}, schema)
+    assert errors == ["'users_task_count' is not one of " + repr(list(OFFERED_RESOURCES))]
+
+
+def test_the_picker_says_what_is_synced_when_untouched_and_where_records_are() -> None:
+    properties = parameter_schema(sync).model_dump()["properties"]
+    described = " ".join(properties["resources"]["description"].split())
+    assert "requests, tasks, users, processes and groups (the default)" in described
+    assert "`collection_records`" in described
+    assert "collections" not in properties  # the ids of collections whose records to sync
+    assert properties["collection_records"]["items"] == {"type": "integer"}

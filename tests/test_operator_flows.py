@@ -17,7 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow
 
-from processmaker_prefect import ProcessMakerConnection
+from processmaker_prefect import OFFERED_RESOURCES, ProcessMakerConnection
 from processmaker_prefect.api.breaker import reset_breakers
 from processmaker_prefect.auth import reset_token_providers
 from processmaker_prefect.errors import ProcessMakerNotFoundError
@@ -98,6 +98,31 @@ def test_a_sync_with_nothing_new_shows_the_stored_watermark(stack: PmStack, tmp_
     assert f"| {first['watermark']} |" in report
     assert "nothing changed since the stored watermark" in report
     assert "None" not in report
+
+
+# -- the resources picker --------------------------------------------------------------------
+
+
+def test_every_resource_the_form_offers_syncs_from_the_sandbox(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    destination = f"duckdb:///{tmp_path / 'all.duckdb'}"
+    state = sync(resources=list(OFFERED_RESOURCES), destination=destination, return_state=True)
+    assert state.is_completed(), artifacts_of(state).get("processmaker-sync")
+    synced = [r["resource"] for r in state.result()["resources"]]
+    assert synced == list(OFFERED_RESOURCES)
+    assert "404" not in str(stack.control.stats()["requests"])
+
+
+def test_a_route_the_form_does_not_offer_is_still_taken_by_name_in_python(
+    stack: PmStack, tmp_path: Path
+) -> None:
+    # The enum is the form's (Prefect enforces it for a deployment's runs); Python and the
+    # CLI name any list route, which the catalogue checks.
+    from processmaker_prefect.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="Unknown resource 'users_task_cont'"):
+        sync(resources=["users_task_cont"], destination=f"duckdb:///{tmp_path / 'x.duckdb'}")
 
 
 # -- call-endpoint ---------------------------------------------------------------------------
