@@ -24,6 +24,7 @@ __all__ = [
     "SourcedSettings",
     "VaultAuthMethod",
     "VaultSettings",
+    "env_name",
     "load_settings",
 ]
 

@@ -93,3 +93,13 @@ def test_settings_from_the_environment_still_name_variables(pm_stack: PmStack) -
     assert vault_settings.secret_setting == "PROCESSMAKER_SECRET"
     with open_client(settings, vault_settings) as client:
         assert client.get_user(1)["id"] == 1
+
+
+def test_the_titles_of_empty_block_fields_say_what_empty_means() -> None:
+    # Prefect's block page shows an empty field as "None" (its key-value component does, for
+    # null, missing and ""); the title says where the value then comes from.
+    titles = {
+        k: p["title"] for k, p in ProcessMakerConnection.model_json_schema()["properties"].items()
+    }
+    assert titles["vault_token"] == "Vault token (empty: VAULT_TOKEN)"
+    assert titles["auth"] == "Grant (empty: PROCESSMAKER_AUTH)"

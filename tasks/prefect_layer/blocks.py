@@ -27,6 +27,7 @@ from processmaker_prefect.settings import (
     ProcessMakerSettings,
     VaultAuthMethod,
     VaultSettings,
+    env_name,
     load_settings,
 )
 
@@ -55,10 +56,13 @@ def _about(name: str, *, vault: bool = False, always: bool = False) -> str:
 
 
 def _pm(name: str, title: str, **constraints: Any) -> Any:
+    # Prefect's block page shows an empty field as "None": the title says what that means.
+    title = f"{title} (empty: {env_name(ProcessMakerSettings, name)})"
     return Field(None, title=title, description=_about(name), **constraints)
 
 
 def _vault(name: str, title: str) -> Any:
+    title = f"{title} (empty: {env_name(VaultSettings, name)})"
     return Field(None, title=title, description=_about(name, vault=True))
 
 
