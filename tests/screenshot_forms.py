@@ -58,6 +58,7 @@ class Page:
     def __init__(self, socket: ClientConnection) -> None:
         self._socket = socket
         self._ids = itertools.count(1)
+        self.width, self.height = 0, 0
         self.events: list[dict[str, Any]] = []  # every event received, in order
         for domain in ("Page", "Network", "Runtime"):
             self.send(f"{domain}.enable")
@@ -114,18 +115,34 @@ class Page:
             calm = calm + 1 if self.evaluate(_SETTLED) else 0
             self.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 100)))")
 
+    def resize(self, width: int, height: int) -> None:
+        """Set the viewport (a layout change, so the page settles again)."""
+        self.width, self.height = width, height
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width, height=height, deviceScaleFactor=1, mobile=False,
+        )  # fmt: skip
+
     def screenshot(self, target: Path, selector: str | None = None) -> None:
-        """Save the viewport (or the element ``selector``'s box) as a PNG."""
+        """Save the viewport, or the part of it the element ``selector`` covers.
+
+        The window must be tall enough for the element: Chromium's "beyond the viewport"
+        capture lays the page out again and shifts the box, so it is not used.
+        """
         params: dict[str, Any] = {"format": "png"}
         if selector:
+            # The element's box, down to the end of its content (not of an empty background).
             box = self.evaluate(
-                f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-                "?.getBoundingClientRect(); return r && [r.x, r.y, r.width, r.height]; })()"
+                f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                " if (!e) return null; const r = e.getBoundingClientRect();"
+                " const last = [...e.querySelectorAll('*')].reduce((b, c) =>"
+                " Math.max(b, c.getBoundingClientRect().bottom), r.top);"
+                " return [r.x, r.y, r.width, Math.min(r.height, last - r.top + 16)]; })()"
             )
             if box:
                 x, y, width, height = box
+                height = min(height, self.height - y)  # within the viewport
                 params["clip"] = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
-                params["captureBeyondViewport"] = True
         target.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
 
 
@@ -150,10 +167,7 @@ def chromium_page(chromium: str, profile: Path, width: int, height: int) -> Iter
             tab = next(t for t in json.load(r) if t["type"] == "page")
         with connect(tab["webSocketDebuggerUrl"], max_size=None) as socket:
             page = Page(socket)
-            page.send(
-                "Emulation.setDeviceMetricsOverride",
-                width=width, height=height, deviceScaleFactor=1, mobile=False,
-            )  # fmt: skip
+            page.resize(width, height)
             yield page
     finally:
         browser.terminate()
@@ -235,6 +249,35 @@ def prefect_ui(scratch: Path) -> Iterator[tuple[str, dict[str, str]]]:
         server.wait(timeout=30)
 
 
+# The page's content column, without the navigation bar: what the docs show.
+CONTENT = ".p-layout-default"
+
+
+def _shoot_all(page: Page, ui: str, api: str, block_id: str, out: Path) -> list[Path]:
+    """Each run form, the block's pages, and the start-requests form refusing a run that lacks
+    its process_id; every picture once the page has settled, cropped to the content."""
+    pages = {"block-create": "/blocks/catalog/processmaker-connection/create",
+             "block-type": "/blocks/catalog/processmaker-connection",
+             "block": f"/blocks/block/{block_id}"}  # fmt: skip
+    for deployment in _rest(api, "POST", "/deployments/filter", {}):
+        pages[f"run-{deployment['name']}"] = f"/deployments/deployment/{deployment['id']}/run"
+    taken = []
+    for name, path in sorted(pages.items()):
+        page.goto(ui + path)
+        taken.append(out / f"{name}.png")
+        page.screenshot(taken[-1], selector=CONTENT)
+        if name == "run-start-requests":
+            # Submit untouched: the form refuses it, naming the missing process_id.
+            page.evaluate(
+                "[...document.querySelectorAll('button')]"
+                ".find(b => b.textContent.trim() === 'Submit')?.click()"
+            )
+            page.settle()
+            taken.append(out / "run-start-requests-refused.png")
+            page.screenshot(taken[-1], selector=CONTENT)
+    return taken
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
@@ -249,16 +292,8 @@ def main() -> int:
         prefect_ui(Path(scratch)) as (ui, env),
     ):
         block_id = _example_block(env)
-        pages = {"block-create": "/blocks/catalog/processmaker-connection/create",
-                 "block-type": "/blocks/catalog/processmaker-connection",
-                 "block": f"/blocks/block/{block_id}"}  # fmt: skip
-        for deployment in _rest(env["PREFECT_API_URL"], "POST", "/deployments/filter", {}):
-            pages[f"run-{deployment['name']}"] = f"/deployments/deployment/{deployment['id']}/run"
-        with chromium_page(chromium, Path(scratch) / "chromium", 1280, args.height) as page:
-            for name, path in sorted(pages.items()):
-                target = args.out / f"{name}.png"
-                page.goto(ui + path)
-                page.screenshot(target)
+        with chromium_page(chromium, Path(scratch) / "chromium", 1100, args.height) as page:
+            for target in _shoot_all(page, ui, env["PREFECT_API_URL"], block_id, args.out):
                 print(target)
     return 0
 
