@@ -59,9 +59,7 @@ def site() -> Iterator[str]:
     server.server_close()
 
 
-def test_the_picture_waits_for_the_late_request_and_the_fade_in(
-    site: str, tmp_path: Path
-) -> None:
+def test_the_picture_waits_for_the_late_request_and_the_fade_in(site: str, tmp_path: Path) -> None:
     assert CHROMIUM is not None
     with chromium_page(CHROMIUM, tmp_path / "profile", 800, 600) as page:
         page.goto(site)
