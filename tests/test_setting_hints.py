@@ -103,3 +103,15 @@ def test_the_titles_of_empty_block_fields_say_what_empty_means() -> None:
     }
     assert titles["vault_token"] == "Vault token (empty: VAULT_TOKEN)"
     assert titles["auth"] == "Grant (empty: PROCESSMAKER_AUTH)"
+
+
+def test_an_unreachable_url_in_the_block_names_the_blocks_url_field(pm_stack: PmStack) -> None:
+    from processmaker_prefect.errors import TokenEndpointUnavailableError
+    from processmaker_prefect.sandbox.net import free_port
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    block = saved("pm-hints", url=nobody, secret=pm_stack.path)
+    with pytest.raises(TokenEndpointUnavailableError) as caught, block.get_client() as client:
+        client.get_user(1)
+    assert "check the url field of block pm-hints and that ProcessMaker is up" in str(caught.value)
+    assert "PROCESSMAKER_URL" not in str(caught.value)
