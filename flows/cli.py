@@ -261,7 +261,7 @@ def sync(
         load_connection(connection)  # likewise an unknown block, listing the existing ones
     parameters: dict[str, Any] = {
         "resources": names,
-        "collections": [int(c) for c in collections.split(",") if c.strip()],
+        "collection_records": [int(c) for c in collections.split(",") if c.strip()],
         "destination": destination,
         "full_refresh": full_refresh,
         "connection": connection,  # by name: the run's stored parameters hold only the name

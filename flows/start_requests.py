@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from processmaker_prefect import (
-    HIDE_NONE,
     ConfigurationError,
     ConnectionParameter,
     ProcessMakerPrefectError,
@@ -18,7 +17,7 @@ from processmaker_prefect import (
 )
 from processmaker_prefect.flows import markdown
 from processmaker_prefect.flows.request_rows import RequestRows, confirmed, start_from_rows
-from processmaker_prefect.flows.run_names import connection_label, parameter
+from processmaker_prefect.flows.run_names import connection_label, parameter, run_name
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
 
@@ -41,7 +40,7 @@ class StartRequestsFailed(ProcessMakerPrefectError):
 
 
 def _run_name() -> str:
-    return f"start process {parameter('process_id')} on {connection_label()}"
+    return run_name(f"start process {parameter('process_id')} on {connection_label()}")
 
 
 @flow(
@@ -52,9 +51,9 @@ def _run_name() -> str:
 def start_requests(
     process_id: int,
     event: str = "node_1",
-    payloads: Annotated[list[RequestPayload] | None, HIDE_NONE] = None,
+    payloads: tuple[RequestPayload, ...] = (),
     connection: ConnectionParameter = None,
-    rows: Annotated[RequestRows | None, HIDE_NONE] = None,
+    rows: RequestRows | None = None,
     confirm: bool = False,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
@@ -83,14 +82,14 @@ def start_requests(
     if rows is not None and payloads:
         raise ConfigurationError("give payloads or rows, not both")
     if rows is not None:
-        report = start_from_rows(process_id, rows, confirm, _starter(process_id, event, block))
-        return _finish(process_id, event, report)
-    payloads = payloads or [RequestPayload(label="")]
-    labels = [p.label or f"payload {i}" for i, p in enumerate(payloads, start=1)]
+        started = start_from_rows(process_id, rows, confirm, _starter(process_id, event, block))
+        return _finish(process_id, event, started)
+    given = list(payloads) or [RequestPayload(label="")]
+    labels = [p.label or f"payload {i}" for i, p in enumerate(given, start=1)]
     if confirm and not confirmed(process_id, labels):
         return []
-    report = []
-    for index, payload in enumerate(payloads, start=1):
+    report: list[dict[str, Any]] = []
+    for index, payload in enumerate(given, start=1):
         label = payload.label or f"payload {index}"
         starter = start_processmaker_request.with_options(
             retries=0, task_run_name=_task_name(process_id, label)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
+from pydantic import WithJsonSchema
 
 from processmaker_prefect import (
     DEFAULT_RESOURCES,
     DEFAULT_URL,
-    HIDE_NONE,
-    RESOURCE_NAMES,
+    NONE_IS_EMPTY,
+    OFFERED_RESOURCES,
     ConfigurationError,
     ConnectionParameter,
     ProcessMakerAuthError,
@@ -33,16 +34,14 @@ from processmaker_prefect import (
     sync_resource,
 )
 from processmaker_prefect.flows import markdown
-from processmaker_prefect.flows.run_names import connection_label, parameter
+from processmaker_prefect.flows.run_names import connection_label, parameter, run_name
 
 __all__ = ["DEFAULT_RESOURCES", "ResourceName", "SyncFailed", "sync"]
 
-if TYPE_CHECKING:
-    ResourceName = str
-else:
-    # The catalogue's names as a Literal: the run form offers them as a multi-select, and the
-    # list grows with the catalogue.
-    ResourceName = Literal[RESOURCE_NAMES]
+# The run form offers the catalogue's tables as a multi-select (Prefect enforces it for runs
+# of a deployment); a run started in Python or by the CLI may name any list route, which
+# resource_for() checks.
+ResourceName = Annotated[str, WithJsonSchema({"type": "string", "enum": list(OFFERED_RESOURCES)})]
 
 # Failures of Vault, credentials or configuration, or a ProcessMaker that is down, are not
 # about one resource: stop there.
@@ -67,7 +66,9 @@ def _shown(destination: str) -> str:
 
 
 def _run_name() -> str:
-    return f"sync {connection_label()} -> {_shown(str(parameter('destination') or DEFAULT_URL))}"
+    verb = "reconcile" if parameter("reconcile") else "sync"
+    destination = _shown(str(parameter("destination") or DEFAULT_URL))
+    return run_name(f"{verb} {connection_label()} -> {destination}")
 
 
 @flow(
@@ -79,12 +80,13 @@ def _run_name() -> str:
 )
 def sync(
     resources: tuple[ResourceName, ...] = DEFAULT_RESOURCES,
-    collections: tuple[int, ...] = (),
+    collection_records: tuple[int, ...] = (),
     destination: str = DEFAULT_URL,
     full_refresh: bool = False,
     connection: ConnectionParameter = None,
     reconcile: bool = False,
-    filters: Annotated[dict[str, str] | None, HIDE_NONE] = None,
+    # Prefect validates parameters into new objects: the shared {} is never mutated.
+    filters: Annotated[dict[str, str], NONE_IS_EMPTY] = {},  # noqa: B006
 ) -> dict[str, Any]:
     """Sync each resource in turn; every page is committed with its watermark.
 
@@ -93,8 +95,11 @@ def sync(
     another sync of the same destination running is cancelled, on any worker.
 
     Args:
-        resources: The resources to sync; all of them by default.
-        collections: Ids of ProcessMaker collections whose records to sync too.
+        resources: The tables to sync. Left as is: requests, tasks, users, processes and
+            groups (the default). `collections` is the list of collections itself; their
+            records are chosen by id in `collection_records`.
+        collection_records: Ids of ProcessMaker collections whose records to sync too, each
+            into its own table `collection_<id>_records`, e.g. `[3, 4]`.
         destination: duckdb:///~/path.duckdb (in the worker user's home),
             duckdb:////absolute/path.duckdb or postgresql://user@host/db (passwords in
             PGPASSWORD or ~/.pgpass, never in the URL: parameters are stored); add
@@ -115,7 +120,7 @@ def sync(
     """
     check_destination_url(destination)
     _refuse_credentials_in(destination)
-    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collections)]
+    names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collection_records)]
     filters = filters or {}
     for name in names:
         # Fail fast on a typo, a refused route or a filter a route cannot take.
@@ -208,7 +213,7 @@ def _report(
                 str(r["resource"]),
                 f"{r['rows']:,}",
                 f"{r['pages']:,}",
-                str(r["watermark"] or "-"),
+                str(r["watermark"] or "none yet"),
                 f"{r['seconds']:.2f}",
                 "yes" if r["full_refresh"] else "no",
                 f"{r.get('rejected', 0):,}",
@@ -219,10 +224,17 @@ def _report(
     rows += [(name, *["-"] * (len(headers) - 2), "failed (below)") for name, _ in failures]
     rejected = sum(int(r.get("rejected", 0)) for r in results)
     in_raw = sum(int(r.get("keys_in_raw", 0)) for r in results)
+    unchanged = [r for r in results if "deleted" not in r and not r["rows"] and r["watermark"]]
+    notes = (
+        ["", "0 rows: nothing changed since the stored watermark; the stored rows are current."]
+        if unchanged
+        else []
+    )
     lines = [
         f"# ProcessMaker sync into `{destination}`",
         "",
         *markdown.table(headers, rows, right=right),
+        *notes,
         *(
             [
                 "",

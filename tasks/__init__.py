@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     )
     from processmaker_prefect.catalogue import (
         DEFAULT_RESOURCES,
+        OFFERED_RESOURCES,
         RESOURCE_NAMES,
         RESOURCES,
         resource_for,
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
         connection_name,
         load_connection,
         resolve_settings,
+        saved_connection_names,
     )
     from processmaker_prefect.prefect_layer.connection import open_client
     from processmaker_prefect.prefect_layer.destination_locks import (
@@ -91,7 +93,7 @@ if TYPE_CHECKING:
         destination_lock_name,
     )
     from processmaker_prefect.prefect_layer.event_sink import install_event_sink
-    from processmaker_prefect.prefect_layer.forms import HIDE_NONE
+    from processmaker_prefect.prefect_layer.forms import HIDE_NONE, NONE_IS_EMPTY
     from processmaker_prefect.prefect_layer.instance_limits import instance_limit_name
     from processmaker_prefect.prefect_layer.resource_sync import reconcile_resource, sync_resource
     from processmaker_prefect.prefect_layer.task_review import (
@@ -118,6 +120,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_RESOURCES": "processmaker_prefect.catalogue",
     "DEFAULT_URL": "processmaker_prefect.destinations",
     "HIDE_NONE": "processmaker_prefect.prefect_layer.forms",
+    "NONE_IS_EMPTY": "processmaker_prefect.prefect_layer.forms",
     "ProcessMakerAuthError": "processmaker_prefect.errors",
     "ProcessMakerConnection": "processmaker_prefect.prefect_layer.blocks",
     "ProcessMakerCredentials": "processmaker_prefect.auth",
@@ -126,6 +129,7 @@ _EXPORTS: dict[str, str] = {
     "ProcessMakerUnavailableError": "processmaker_prefect.errors",
     "RESOURCES": "processmaker_prefect.catalogue",
     "RESOURCE_NAMES": "processmaker_prefect.catalogue",
+    "OFFERED_RESOURCES": "processmaker_prefect.catalogue",
     "TokenEndpoint": "processmaker_prefect.auth",
     "TokenError": "processmaker_prefect.errors",
     "VaultError": "processmaker_prefect.errors",
@@ -156,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_settings": "processmaker_prefect.prefect_layer.blocks",
     "resource_for": "processmaker_prefect.catalogue",
     "run_checks": "processmaker_prefect.health_checks",
+    "saved_connection_names": "processmaker_prefect.prefect_layer.blocks",
     "save_refresh_token": "processmaker_prefect.auth",
     "start_processmaker_request": "processmaker_prefect.prefect_layer.api_calls",
     "sync_resource": "processmaker_prefect.prefect_layer.resource_sync",
@@ -166,6 +171,8 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "DEFAULT_URL",
     "HIDE_NONE",
+    "NONE_IS_EMPTY",
+    "OFFERED_RESOURCES",
     "RESOURCES",
     "RESOURCE_NAMES",
     "AuthorizationCodeLogin",
@@ -215,6 +222,7 @@ __all__ = [
     "resource_for",
     "run_checks",
     "save_refresh_token",
+    "saved_connection_names",
     "start_processmaker_request",
     "sync_resource",
     "verify_option",

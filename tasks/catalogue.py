@@ -22,6 +22,8 @@ from processmaker_prefect.spec_routes import load_routes
 
 __all__ = [
     "DEFAULT_RESOURCES",
+    "NOT_OFFERED",
+    "OFFERED_RESOURCES",
     "REFUSED",
     "RESOURCES",
     "RESOURCE_NAMES",
@@ -201,6 +203,25 @@ def _routes() -> dict[str, Resource]:
 #: Every resource a sync can take by name (collections aside): the core ones, then every other
 #: list route of ProcessMaker's API that is not refused. The run form's multi-select.
 RESOURCE_NAMES: tuple[str, ...] = (*RESOURCES, *_routes())
+
+
+#: List routes a sync takes by name but the run form does not offer, and why: a run form lists
+#: what lands as a table of records, and only routes the sandbox serves (so tested end to end).
+NOT_OFFERED: dict[str, str] = {
+    "group_members_available": "a lookup (the groups a user may join), not a table",
+    "user_members_available": "a lookup (the users a group may take), not a table",
+    "users_task_count": "a lookup (users with their task counts), not a table",
+    "start_processes": "a lookup (the processes the caller may start), not a table",
+    "saved_searches": "each user's own searches, not the instance's records",
+    "security_logs": "ProcessMaker's audit log, read whole on every run; sync it by name",
+    "screen_categories": "not served by the sandbox yet; sync it by name",
+    "script_categories": "not served by the sandbox yet; sync it by name",
+    "script_executors": "not served by the sandbox yet; sync it by name",
+}
+
+#: What the run form's resources picker offers: the core resources (the default), then the
+#: other list routes that hold a table of records.
+OFFERED_RESOURCES: tuple[str, ...] = tuple(n for n in RESOURCE_NAMES if n not in NOT_OFFERED)
 
 
 def _unknown(name: str) -> ConfigurationError:

@@ -15,8 +15,9 @@ Names are ``processmaker.<subject>.<what happened>`` (docs/pages/operations.md, 
 ``processmaker.task.reassigned``    an operator's review reassigned a task (run named)
 ==================================  ==========================================================
 
-The resource is the ProcessMaker instance (``processmaker.instance.<url>``) or, for Vault
-logins, the Vault server (``vault.server.<addr>``); the Vault secret is a related resource
+The resource is the ProcessMaker instance (``processmaker.instance.<url>``, labelled
+``processmaker.block`` with the Connection block's name when the settings came from one) or,
+for Vault logins, the Vault server (``vault.server.<addr>``); the Vault secret is a related resource
 (``vault.secret.<mount/path>``). Payloads hold names, times and counts: never a value read
 from Vault or a token.
 
@@ -78,14 +79,22 @@ def _base_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
-def instance_resource(url: str, **labels: str) -> dict[str, str]:
-    """The ProcessMaker instance as a Prefect resource, with extra ``labels``."""
+def instance_resource(url: str, block: str | None = None, **labels: str) -> dict[str, str]:
+    """The ProcessMaker instance as a Prefect resource, with extra ``labels``.
+
+    ``block`` names the ProcessMaker Connection block the settings came from, as the label
+    ``processmaker.block``: an automation passes it on to the healthcheck it runs, so the
+    credential that failed is the one checked.
+    """
     base = _base_url(url)
-    return {
+    resource = {
         "prefect.resource.id": f"processmaker.instance.{base}",
         "prefect.resource.name": urlsplit(base).netloc,
         **labels,
     }
+    if block:
+        resource["processmaker.block"] = block
+    return resource
 
 
 def vault_resource(addr: str, **labels: str) -> dict[str, str]:

@@ -67,7 +67,9 @@ class _Context:
 def _configuration(ctx: _Context) -> str:
     # Vetted here, not only when the token is first needed, so that plain HTTP to a remote
     # host is reported as the configuration problem it is.
-    check_transport(ctx.pm.url, allow_insecure_http=ctx.pm.allow_insecure_http)
+    check_transport(
+        ctx.pm.url, allow_insecure_http=ctx.pm.allow_insecure_http, name_of=ctx.pm.name_of
+    )
     return f"ProcessMaker {ctx.pm.url}, secret {ctx.pm.secret}, Vault {ctx.vault.addr}"
 
 
@@ -88,7 +90,7 @@ def _secret(ctx: _Context) -> str:
 
 def _grant(ctx: _Context) -> str:
     credentials: ProcessMakerCredentials = ctx.facts["credentials"]
-    grant = choose_grant(ctx.pm.auth, credentials)
+    grant = choose_grant(ctx.pm.auth, credentials, ctx.pm.name_of("auth"))
     credentials.require(grant, ctx.pm.secret)
     ctx.facts["grant"] = grant
     how = "PROCESSMAKER_AUTH" if ctx.pm.auth else "inferred from the secret's keys"
@@ -143,7 +145,9 @@ def _failed(ctx: _Context, name: str, exc: ProcessMakerPrefectError) -> None:
     pm, vault = ctx.given_pm, ctx.given_vault
     emit(
         "processmaker.credential.check_failed",
-        instance_resource(pm.url) if pm else {"prefect.resource.id": "processmaker.instance"},
+        instance_resource(pm.url, pm.block)
+        if pm
+        else {"prefect.resource.id": "processmaker.instance"},
         related=[secret_resource(pm.secret, vault.addr if vault else None)] if pm else [],
         payload={"check": name, "error": type(exc).__name__, "message": str(exc)[:500]},
     )

@@ -1,11 +1,19 @@
-"""Configuration read once from the environment: the Vault CLI's ``VAULT_*``, ``PROCESSMAKER_*``."""
+"""Configuration read once from the environment: the Vault CLI's ``VAULT_*``, ``PROCESSMAKER_*``.
+
+Settings may also come from a ProcessMaker Connection block, whose fields override the
+environment's. Each settings object remembers that (:meth:`SourcedSettings.name_of`), so an
+error's fix names where the value came from: "the vault_role_id field of block pm-prod" for
+a run on a block, ``VAULT_ROLE_ID`` for one on the worker's environment.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processmaker_prefect.errors import ConfigurationError
@@ -13,8 +21,10 @@ from processmaker_prefect.errors import ConfigurationError
 __all__ = [
     "GrantName",
     "ProcessMakerSettings",
+    "SourcedSettings",
     "VaultAuthMethod",
     "VaultSettings",
+    "env_name",
     "load_settings",
 ]
 
@@ -24,10 +34,56 @@ GrantName = Literal["password", "pat", "refresh_token", "client_credentials"]
 DEFAULT_K8S_TOKEN_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
-class VaultSettings(BaseSettings):
+class SourcedSettings(BaseSettings):
+    """Settings that know which of their values a Prefect block gave (see the module)."""
+
+    #: How a block names this class's fields: ``vault_`` + the field for Vault's.
+    block_prefix: ClassVar[str] = ""
+    _block: str | None = PrivateAttr(None)
+    _from_block: frozenset[str] = PrivateAttr(frozenset())
+    _block_offers: frozenset[str] = PrivateAttr(frozenset())
+
+    @property
+    def block(self) -> str | None:
+        """The name of the block these settings came from, if any."""
+        return self._block
+
+    def name_of(self, field: str) -> str:
+        """Where to fix ``field``: the block's field when the block set it (or could, and
+        the environment does not), else the environment variable."""
+        variable = env_name(type(self), field)
+        block_field = f"{self.block_prefix}{field}"
+        if self._block is None:
+            return variable
+        if field in self._from_block:
+            return f"the {block_field} field of block {self._block}"
+        if field in self._block_offers and not _in_environment(variable):
+            return f"the {block_field} field of block {self._block}"
+        return f"the worker's {variable}"
+
+
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable of ``cls``'s ``field``, e.g. ``VAULT_ROLE_ID``."""
+    return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _in_environment(variable: str) -> bool:
+    # pydantic-settings reads variables case-insensitively.
+    return any(name.upper() == variable for name in os.environ)
+
+
+class VaultSettings(SourcedSettings):
     """Where Vault is and how to log in, named as the Vault CLI names them."""
 
     model_config = SettingsConfigDict(env_prefix="VAULT_", extra="ignore", frozen=True)
+    block_prefix: ClassVar[str] = "vault_"
+    # Where the Vault path of ProcessMaker's credentials is set, for Vault's own errors.
+    _secret_named: str = PrivateAttr("PROCESSMAKER_SECRET")
+
+    @property
+    def secret_setting(self) -> str:
+        """Where the path of the ProcessMaker secret read through this Vault is set."""
+        return self._secret_named
 
     addr: str = Field(
         "http://127.0.0.1:8200",
@@ -75,7 +131,7 @@ class VaultSettings(BaseSettings):
     )
 
 
-class ProcessMakerSettings(BaseSettings):
+class ProcessMakerSettings(SourcedSettings):
     """Which ProcessMaker instance to call, where its credentials live, how to call it."""
 
     model_config = SettingsConfigDict(env_prefix="PROCESSMAKER_", extra="ignore", frozen=True)
@@ -167,22 +223,50 @@ class ProcessMakerSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
-    """Read ``cls`` from the environment, turning validation errors into one clear line.
+def load_settings(
+    cls: type[S], *, block: str | None = None, offers: Iterable[str] = (), **overrides: object
+) -> S:
+    """Read ``cls`` from the environment (``overrides`` first), turning validation errors into
+    one clear line.
+
+    Args:
+        cls: The settings class.
+        block: The block ``overrides`` come from; errors then name its fields.
+        offers: The fields of ``cls`` that the block has (set or empty).
+        **overrides: Values over the environment's.
 
     Raises:
-        ConfigurationError: naming each offending environment variable and why.
+        ConfigurationError: naming each offending variable or block field and why.
     """
-    prefix = cls.model_config.get("env_prefix", "")
     try:
-        return cls(**overrides)  # type: ignore[arg-type]
+        settings = cls(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = ".".join(str(part) for part in err["loc"])
             reason = "is required" if err["type"] == "missing" else err["msg"].lower()
-            problems.append(f"{prefix}{field.upper()} {reason}")
+            problems.append(f"{_named(cls, field, block, overrides, offers)} {reason}")
+        where = "in the block" if block else "in the environment or in the Prefect block"
         raise ConfigurationError(
-            "Invalid configuration: " + "; ".join(problems) + " (set it in the environment "
-            "or in the Prefect block)"
+            "Invalid configuration: " + "; ".join(problems) + f" (set it {where})"
         ) from None
+    if block is not None and isinstance(settings, SourcedSettings):
+        settings._block = block
+        settings._from_block = frozenset(overrides)
+        settings._block_offers = frozenset(offers)
+    return settings
+
+
+def _named(
+    cls: type[BaseSettings],
+    field: str,
+    block: str | None,
+    overrides: dict[str, object],
+    offers: Iterable[str],
+) -> str:
+    variable = env_name(cls, field)
+    if block is None or not issubclass(cls, SourcedSettings):
+        return variable
+    if field in overrides or (field in set(offers) and not _in_environment(variable)):
+        return f"the {cls.block_prefix}{field} field of block {block}"
+    return f"the worker's {variable}"

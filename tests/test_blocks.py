@@ -48,11 +48,13 @@ def test_block_fields_override_the_environment(
     assert vault.secret_id.get_secret_value() == "secret-id-value"
 
 
-def test_a_block_missing_a_required_field_names_the_variable(
+def test_a_block_missing_a_required_field_names_the_blocks_field(
     prefect_server: None, clean_env: pytest.MonkeyPatch
 ) -> None:
     ProcessMakerConnection(url="https://pm.example.com").save("test-partial", overwrite=True)
-    with pytest.raises(ConfigurationError, match="PROCESSMAKER_SECRET is required"):
+    with pytest.raises(
+        ConfigurationError, match="the secret field of block test-partial is required"
+    ):
         resolve_settings("test-partial")
 
 

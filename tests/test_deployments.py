@@ -8,8 +8,10 @@ block schema read back from the server.
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import time
+import urllib.error
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from processmaker_prefect import RESOURCE_NAMES
+from processmaker_prefect import OFFERED_RESOURCES
 from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
 from tests.test_forms import null_toggles
 
@@ -61,16 +63,105 @@ def test_each_run_form_has_a_block_picker_and_no_none_toggle(
     found = prefect_rest(prefect_api, "GET", f"/deployments/{deployment['id']}")
     schema = found["parameter_openapi_schema"]
     assert null_toggles(schema) == []
-    # The flow validates (one-line errors); Prefect's check would refuse the form's nulls.
-    assert found["enforce_parameter_schema"] is False
+    # Prefect refuses a run whose parameters do not fit, before the run exists.
+    assert found["enforce_parameter_schema"] is True
     assert schema["properties"]["connection"]["$ref"] == "#/definitions/ProcessMakerConnection"
     block = schema["definitions"]["ProcessMakerConnection"]
     assert block["block_type_slug"] == "processmaker-connection"
     assert block["required"] == ["url"]
     if name in ("sync", "reconcile"):
         resources = schema["properties"]["resources"]
-        assert resources["items"]["enum"] == list(RESOURCE_NAMES)
+        assert resources["items"]["enum"] == list(OFFERED_RESOURCES)
         assert "~" in schema["properties"]["destination"]["default"]
+
+
+# The parameters Prefect's run form sends when nothing is touched, captured from the UI in
+# Chromium: defaults as they are, an object field as its JSON editor's text, an empty block
+# picker as null.
+UNTOUCHED: dict[str, dict[str, Any]] = {
+    "sync": {
+        "full_refresh": False,
+        "resources": ["requests", "tasks", "users", "processes", "groups"],
+        "collection_records": [],
+        "destination": "duckdb:///~/processmaker-prefect/processmaker.duckdb",
+        "connection": None,
+        "reconcile": False,
+        "filters": {"__prefect_kind": "json", "value": "{}"},
+    },
+    "healthcheck": {"connection": None},
+    "call-endpoint": {
+        "method": "GET",
+        "query": {"__prefect_kind": "json", "value": "{}"},
+        "body": {"__prefect_kind": "json", "value": "{}"},
+        "connection": None,
+    },
+    "start-requests": {"event": "node_1", "payloads": [], "connection": None},
+}
+
+
+def create_run(
+    env: dict[str, str], deployments: list[dict[str, Any]], name: str, parameters: dict[str, Any]
+) -> tuple[int, Any]:
+    """POST create_flow_run as the form does (never started: no worker); (status, answer)."""
+    deployment = next(d for d in deployments if d["name"] == name)
+    body = {"name": "nu2-hoshina-instability", "parameters": parameters,
+            "state": {"type": "SCHEDULED"}}  # fmt: skip
+    try:
+        run = prefect_rest(env, "POST", f"/deployments/{deployment['id']}/create_flow_run", body)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    prefect_rest(env, "DELETE", f"/flow_runs/{run['id']}")  # the scheduler must not meet it
+    return 201, run
+
+
+@pytest.mark.parametrize("name", ["sync", "healthcheck"])
+def test_a_form_nobody_touched_is_accepted(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]], name: str
+) -> None:
+    status, run = create_run(prefect_api, deployments, name, UNTOUCHED[name])
+    assert status == 201, run
+    assert run["parameters"].get("connection") is None
+
+
+@pytest.mark.parametrize(("name", "required"), [("start-requests", "process_id"),
+                                                 ("call-endpoint", "path")])  # fmt: skip
+def test_a_form_missing_its_required_parameter_is_refused_and_no_run_exists(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]], name: str, required: str
+) -> None:
+    deployment = next(d for d in deployments if d["name"] == name)
+    query = {"deployments": {"id": {"any_": [deployment["id"]]}}}
+    before = len(prefect_rest(prefect_api, "POST", "/flow_runs/filter", query))
+    status, answer = create_run(prefect_api, deployments, name, UNTOUCHED[name])
+    assert status == 409
+    assert f"'{required}' is a required property" in answer["detail"]
+    assert len(prefect_rest(prefect_api, "POST", "/flow_runs/filter", query)) == before
+    filled = {**UNTOUCHED[name], required: 3 if required == "process_id" else "/api/1.0/users/1"}
+    status, run = create_run(prefect_api, deployments, name, filled)
+    assert status == 201, run
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        "pm-prod",  # a block's name: the API, a schedule's parameters
+        {"$ref": {"block_document_slug": "processmaker-connection/pm-prod"}},  # an automation
+    ],
+)
+def test_a_connection_by_name_or_reference_is_accepted(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]], connection: Any
+) -> None:
+    status, run = create_run(prefect_api, deployments, "healthcheck", {"connection": connection})
+    assert status == 201, run
+
+
+def test_a_parameter_of_the_wrong_type_is_refused(
+    prefect_api: dict[str, str], deployments: list[dict[str, Any]]
+) -> None:
+    parameters = {**UNTOUCHED["sync"], "filters": {"__prefect_kind": "json",
+                                                   "value": '{"requests": 5}'}}  # fmt: skip
+    status, answer = create_run(prefect_api, deployments, "sync", parameters)
+    assert status == 409
+    assert "5 is not of type 'string'" in answer["detail"]
 
 
 def test_the_scheduler_plans_sync_runs_every_fifteen_minutes(

@@ -135,7 +135,7 @@ def test_a_failing_resource_does_not_stop_the_others_and_fails_the_run(
     database = tmp_path / "pm.duckdb"
     time.sleep(LAG + 1)
     state = sync(
-        resources=["groups"], collections=[999], destination=f"duckdb:///{database}",
+        resources=["groups"], collection_records=[999], destination=f"duckdb:///{database}",
         return_state=True,
     )  # fmt: skip
     assert state.is_failed()

@@ -6,13 +6,17 @@ built in-process, so a regression names the parameter without starting anything.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from prefect import Flow
 from prefect.utilities.callables import parameter_schema
+from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+from prefect.utilities.schema_tools.validation import validate
 
-from processmaker_prefect import RESOURCE_NAMES, RESOURCES, ProcessMakerConnection
+from processmaker_prefect import OFFERED_RESOURCES, RESOURCES, ProcessMakerConnection
 from processmaker_prefect.flows.call_endpoint import call_endpoint
 from processmaker_prefect.flows.healthcheck import healthcheck
 from processmaker_prefect.flows.start_requests import start_requests
@@ -59,7 +63,7 @@ def test_resources_is_a_multi_select_of_the_catalogue() -> None:
     assert resources["type"] == "array"
     # Every resource a sync takes by name: the core ones (the default), then every other list
     # route of ProcessMaker's API.
-    assert resources["items"]["enum"] == list(RESOURCE_NAMES)
+    assert resources["items"]["enum"] == list(OFFERED_RESOURCES)
     assert resources["default"] == list(RESOURCES)
 
 
@@ -69,9 +73,80 @@ def test_every_parameter_is_described(flow: Flow[Any, Any]) -> None:
     assert [name for name, p in properties.items() if not p.get("description")] == []
 
 
-def test_the_docstring_example_keeps_its_backslashes() -> None:
+def test_the_pmql_example_is_valid_json_once_rendered_as_markdown() -> None:
+    # The UI renders descriptions as Markdown, where \" outside a code span becomes a bare ".
     query = parameter_schema(call_endpoint).model_dump()["properties"]["query"]
-    assert '{"pmql": "status = \\"ACTIVE\\""' in query["description"]
+    spans = re.findall(r"`([^`]+)`", query["description"])
+    examples = [json.loads(span) for span in spans if span.startswith("{")]
+    assert examples == [{"pmql": 'status = "ACTIVE"', "per_page": 5}]
+
+
+# What Prefect's run form sends for a form nobody touched (captured from the UI in Chromium):
+# each default as is, an object field as a JSON editor's value, an empty block picker as null.
+def form_values(schema: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, prop in schema["properties"].items():
+        if "$ref" in prop:
+            values[name] = None
+        elif prop.get("type") == "object" and "default" in prop:
+            values[name] = {"__prefect_kind": "json", "value": json.dumps(prop["default"])}
+        elif "default" in prop:
+            values[name] = prop["default"]
+    return values
+
+
+def server_check(values: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """What ``create_flow_run`` of a deployment enforcing its schema does: hydrate, validate."""
+    hydrated = hydrate(values, HydrationContext(render_jinja=True))
+    return [error.message for error in validate(hydrated, schema)]
+
+
+@pytest.mark.parametrize("flow", [sync, healthcheck], ids=lambda f: f.name)
+def test_an_untouched_form_passes_the_enforced_schema(flow: Flow[Any, Any]) -> None:
+    schema = parameter_schema(flow).model_dump()
+    assert server_check(form_values(schema), schema) == []
+
+
+@pytest.mark.parametrize(
+    ("flow", "required"), [(start_requests, "process_id"), (call_endpoint, "path")]
+)
+def test_an_untouched_form_is_refused_for_its_required_parameter(
+    flow: Flow[Any, Any], required: str
+) -> None:
+    schema = parameter_schema(flow).model_dump()
+    values = form_values(schema)
+    assert server_check(values, schema) == [f"'{required}' is a required property"]
+    values[required] = 3 if required == "process_id" else "/users"
+    assert server_check(values, schema) == []
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_every_default_satisfies_the_schema(flow: Flow[Any, Any]) -> None:
+    schema = parameter_schema(flow).model_dump()
+    defaults = {k: p["default"] for k, p in schema["properties"].items() if "default" in p}
+    assert [e.message for e in validate(defaults, schema, ignore_required=True)] == []
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        None,
+        "pm-prod",  # a block's name, from the API or a schedule's parameters
+        {"$ref": {"block_document_id": "0b7f3c1e-5d2a-4f6b-9c8d-1e2f3a4b5c6d"}},  # the picker
+        {"$ref": {"block_document_slug": "processmaker-connection/pm-prod"}},  # automations
+    ],
+)
+def test_the_connection_takes_an_empty_picker_a_name_or_a_block_reference(
+    connection: Any,
+) -> None:
+    schema = parameter_schema(healthcheck).model_dump()
+    assert server_check({"connection": connection}, schema) == []
+
+
+def test_a_wrong_type_is_still_refused() -> None:
+    schema = parameter_schema(sync).model_dump()
+    errors = server_check({"filters": {"requests": 5}, "full_refresh": "yes"}, schema)
+    assert sorted(errors) == ["'yes' is not of type 'boolean'", "5 is not of type 'string'"]
 
 
 def test_the_block_form_describes_every_field_and_masks_secrets() -> None:
@@ -93,3 +168,19 @@ def test_the_block_page_shows_how_to_use_a_block() -> None:
     example = ProcessMakerConnection.get_code_example() or ""
     assert 'ProcessMakerConnection.load("BLOCK_NAME")' in example
     assert ".save(" not in example
+
+
+def test_the_picker_refuses_a_lookup_that_is_no_table() -> None:
+    schema = parameter_schema(sync).model_dump()
+    assert "users_task_count" not in schema["properties"]["resources"]["items"]["enum"]
+    errors = server_check({"resources": ["users", "users_task_count"]}, schema)
+    assert errors == ["'users_task_count' is not one of " + repr(list(OFFERED_RESOURCES))]
+
+
+def test_the_picker_says_what_is_synced_when_untouched_and_where_records_are() -> None:
+    properties = parameter_schema(sync).model_dump()["properties"]
+    described = " ".join(properties["resources"]["description"].split())
+    assert "requests, tasks, users, processes and groups (the default)" in described
+    assert "`collection_records`" in described
+    assert "collections" not in properties  # the ids of collections whose records to sync
+    assert properties["collection_records"]["items"] == {"type": "integer"}

@@ -363,7 +363,7 @@ def test_the_runs_left_records_of_every_kind(scan: Scan) -> None:
         "processmaker-start-requests",
     } <= flow_names
     parameters = [json.loads(r["parameters"]) for r in scan.rows["flow_run"]]
-    assert {"path": "/users/1", "method": "GET", "query": None, "body": None} in [
+    assert {"path": "/users/1", "method": "GET", "query": {}, "body": {}} in [
         {k: p.get(k) for k in ("path", "method", "query", "body")} for p in parameters
     ]
     assert any(p.get("payloads") for p in parameters)

@@ -8,7 +8,7 @@ bearer header and renews the token once on a 401; whatever 401 is left is final 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -61,6 +61,8 @@ class ProcessMakerClient:
             to. Default: the process's breaker for ``base_url``.
         page_rounds: Rounds of retries a list page gets (see ``api.page_reads``).
         page_round_delay: Seconds before a list page's second round (doubling after).
+        name_of: Names a setting in an error's fix (``ProcessMakerSettings.name_of``);
+            default: the ``PROCESSMAKER_*`` variable.
     """
 
     def __init__(
@@ -78,8 +80,11 @@ class ProcessMakerClient:
         breaker: CircuitBreaker | None = None,
         page_rounds: int = 2,
         page_round_delay: float = 15.0,
+        name_of: Callable[[str], str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Names a setting in an error's fix: a block's field, or the variable.
+        self.name_of = name_of or (lambda field: f"PROCESSMAKER_{field.upper()}")
         self.breaker = breaker or breaker_for(self.base_url)
         self.page_retry = PageRetry(retries, backoff, page_rounds, page_round_delay)
         self.auth = auth
@@ -122,6 +127,7 @@ class ProcessMakerClient:
             breaker=_breaker(settings),
             page_rounds=settings.page_rounds,
             page_round_delay=settings.page_round_delay,
+            name_of=settings.name_of,
         )
 
     def close(self) -> None:
@@ -179,7 +185,7 @@ class ProcessMakerClient:
             )
         except requests.RequestException as exc:
             # Not chained: requests' text holds the full URL, query string (PMQL) included.
-            raise self._failed(transport_error(method, shown, exc)) from None
+            raise self._failed(transport_error(method, shown, exc, self.name_of)) from None
         try:
             body = self._check(response, method, shown)
         except ProcessMakerPrefectError as exc:
@@ -224,7 +230,7 @@ class ProcessMakerClient:
 
     def _check(self, response: requests.Response, method: str, path: str) -> Any:
         """The one validation point: a final response becomes its JSON body or our error."""
-        return check_response(response, method, path)
+        return check_response(response, method, path, self.name_of)
 
     # -- lists ----------------------------------------------------------------------------
 

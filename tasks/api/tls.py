@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from processmaker_prefect.errors import ConfigurationError
@@ -20,11 +21,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_transport(url: str, *, allow_insecure_http: bool) -> None:
+def _variable(field: str) -> str:
+    return f"PROCESSMAKER_{field.upper()}"
+
+
+def check_transport(
+    url: str, *, allow_insecure_http: bool, name_of: Callable[[str], str] = _variable
+) -> None:
     """Refuse plain ``http://`` to anything but loopback unless explicitly allowed.
 
     Credentials and bearer tokens travel in every request; on plain HTTP anyone on the path
-    can read them.
+    can read them. ``name_of`` names a setting in the fix (``ProcessMakerSettings.name_of``:
+    a block's field, or the variable).
 
     Raises:
         ConfigurationError: the URL is not http(s), or is plain HTTP to a remote host.
@@ -32,12 +40,14 @@ def check_transport(url: str, *, allow_insecure_http: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            "PROCESSMAKER_URL must be an http(s) URL such as https://pm.example.com"
+            f"{name_of('url')} must be an http(s) URL such as https://pm.example.com"
         )
     if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        allow = name_of("allow_insecure_http")
+        turn_on = f"set {allow}=1" if allow.startswith("PROCESSMAKER_") else f"turn on {allow}"
         raise ConfigurationError(
             f"Refusing plain HTTP to {parts.hostname}: tokens would cross the network "
-            "unencrypted; use https:// or set PROCESSMAKER_ALLOW_INSECURE_HTTP=1"
+            f"unencrypted; use https:// or {turn_on}"
         )
 
 
@@ -56,7 +66,7 @@ def verify_option(settings: ProcessMakerSettings) -> bool | str:
         return True
     if not settings.ca_bundle.is_file():
         raise ConfigurationError(
-            f"PROCESSMAKER_CA_BUNDLE={settings.ca_bundle} is not a file: point it at the PEM "
-            "of the CA that signs ProcessMaker's certificate"
+            f"{settings.name_of('ca_bundle')}={settings.ca_bundle} is not a file: point it at "
+            "the PEM of the CA that signs ProcessMaker's certificate"
         )
     return str(settings.ca_bundle)

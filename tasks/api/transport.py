@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -257,7 +258,16 @@ def _never_sent(exc: BaseException) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
-def check_response(response: requests.Response, method: str, path: str) -> Any:
+def _variable(field: str) -> str:
+    return f"PROCESSMAKER_{field.upper()}"
+
+
+def check_response(
+    response: requests.Response,
+    method: str,
+    path: str,
+    name_of: Callable[[str], str] = _variable,
+) -> Any:
     """A final response as its parsed JSON body (``None`` if empty), or our error.
 
     ``path`` is the API path without its query string; messages name nothing else.
@@ -276,7 +286,7 @@ def check_response(response: requests.Response, method: str, path: str) -> Any:
         message = f"{where}: {text}; {hint} (after {retried} retries)"
         raise ProcessMakerServerError(redact(message), **kwargs)
     if 300 <= status < 400:
-        message = f"{where}: redirected; set PROCESSMAKER_URL to the address it redirects to"
+        message = f"{where}: redirected; set {name_of('url')} to the address it redirects to"
         raise ProcessMakerClientError(message, **kwargs)
     hint = _HINTS.get(status, "the request was refused; fix it before retrying")
     if status == 422:
@@ -289,20 +299,27 @@ def check_response(response: requests.Response, method: str, path: str) -> Any:
 
 
 def transport_error(
-    method: str, path: str, exc: requests.RequestException
+    method: str,
+    path: str,
+    exc: requests.RequestException,
+    name_of: Callable[[str], str] = _variable,
 ) -> ProcessMakerAPIError | ConfigurationError:
-    """Our error for a call that got no final response; never includes ``exc``'s text."""
+    """Our error for a call that got no final response; never includes ``exc``'s text.
+
+    ``name_of`` names a setting in the fix: the block's field, or the variable
+    (``ProcessMakerSettings.name_of``).
+    """
     where = f"{method} {path}"
     if isinstance(exc, requests.exceptions.SSLError):
         return ConfigurationError(
-            f"{where} failed: TLS verification failed; set PROCESSMAKER_CA_BUNDLE to the "
+            f"{where} failed: TLS verification failed; set {name_of('ca_bundle')} to the "
             "CA that signs ProcessMaker's certificate"
         )
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-        return ConfigurationError("PROCESSMAKER_URL is not a valid http(s) URL")
+        return ConfigurationError(f"{name_of('url')} is not a valid http(s) URL")
     if _never_sent(exc):
         return ProcessMakerServerError(
-            f"{where} failed: could not connect after retries; check PROCESSMAKER_URL "
+            f"{where} failed: could not connect after retries; check {name_of('url')} "
             "and that ProcessMaker is up",
             method=method,
             path=path,

@@ -73,7 +73,11 @@ class ProcessMakerCredentials(BaseModel):
                 )
 
 
-def choose_grant(explicit: GrantName | None, credentials: ProcessMakerCredentials) -> GrantName:
+def choose_grant(
+    explicit: GrantName | None,
+    credentials: ProcessMakerCredentials,
+    auth_setting: str = "PROCESSMAKER_AUTH",
+) -> GrantName:
     """Return the grant to use: ``explicit`` (PROCESSMAKER_AUTH) or inferred from the keys.
 
     Inference prefers the simplest stateless credential: a personal access token, then
@@ -96,5 +100,5 @@ def choose_grant(explicit: GrantName | None, credentials: ProcessMakerCredential
     raise ConfigurationError(
         "Cannot infer the grant from the Vault secret's keys "
         f"({', '.join(sorted(present)) or 'none'}): store personal_access_token, or client_id + "
-        "client_secret + username + password, or run `pm-prefect login`; or set PROCESSMAKER_AUTH"
+        f"client_secret + username + password, or run `pm-prefect login`; or set {auth_setting}"
     )

@@ -193,7 +193,9 @@ def emit_expiring(
         left = horizon.days_left()
         emit(
             "processmaker.credential.expiring",
-            instance_resource(settings.url, **{"processmaker.credential": horizon.credential}),
+            instance_resource(
+                settings.url, settings.block, **{"processmaker.credential": horizon.credential}
+            ),
             related=[secret_resource(settings.secret, vault_settings.addr)],
             payload={
                 "credential": horizon.credential,

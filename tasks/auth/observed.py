@@ -32,12 +32,16 @@ class ObservedGrant:
         url: ProcessMaker's base URL.
         path: The Vault secret holding the credentials.
         vault_addr: The Vault address.
+        block: The ProcessMaker Connection block the settings came from, if any.
     """
 
-    def __init__(self, grant: Any, url: str, path: str, vault_addr: str) -> None:
+    def __init__(
+        self, grant: Any, url: str, path: str, vault_addr: str, block: str | None = None
+    ) -> None:
         self.inner = grant
         self.name: GrantName = grant.name
         self.url = url
+        self.block = block
         self.path = path
         self.vault_addr = vault_addr
 
@@ -56,7 +60,7 @@ class ObservedGrant:
         left = None if token.expires_at is None else token.expires_at - time.time()
         emit(
             "processmaker.token.obtained",
-            instance_resource(self.url, **{"processmaker.grant": self.name}),
+            instance_resource(self.url, self.block, **{"processmaker.grant": self.name}),
             related=self._related(),
             payload={
                 "grant": self.name,
@@ -76,7 +80,7 @@ class ObservedGrant:
             key += (hashlib.sha256(token.get_secret_value().encode()).hexdigest(),)
         emit(
             "processmaker.token.refused",
-            instance_resource(self.url, **{"processmaker.grant": self.name}),
+            instance_resource(self.url, self.block, **{"processmaker.grant": self.name}),
             related=self._related(),
             payload={"grant": self.name, "cause": cause, "status": status},
             once=key,

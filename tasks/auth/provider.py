@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
+from processmaker_prefect.api.breaker import breaker_for
 from processmaker_prefect.api.tls import check_transport, verify_option
 from processmaker_prefect.auth.credentials import ProcessMakerCredentials, choose_grant
 from processmaker_prefect.auth.grants import Grant, make_grant
@@ -186,11 +187,13 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
     """Read the Vault secret once to decide the grant (PROCESSMAKER_AUTH, or inferred from the
     keys present) and build the provider that every later call in this process reuses."""
     settings, vault_settings = key
-    check_transport(settings.url, allow_insecure_http=settings.allow_insecure_http)
+    check_transport(
+        settings.url, allow_insecure_http=settings.allow_insecure_http, name_of=settings.name_of
+    )
     vault = get_vault(vault_settings)
     secret = vault.read(settings.secret)
     credentials = ProcessMakerCredentials.from_mapping(secret.data)
-    grant_name = choose_grant(settings.auth, credentials)
+    grant_name = choose_grant(settings.auth, credentials, settings.name_of("auth"))
     credentials.require(grant_name, settings.secret)
     endpoint = TokenEndpoint(
         settings.url,
@@ -198,6 +201,9 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
         timeout=settings.timeout,
         retries=settings.retries,
         backoff=settings.backoff,
+        # The API client's breaker for this instance: a down ProcessMaker is one outage.
+        breaker=breaker_for(settings.url, settings.breaker_threshold, settings.breaker_cooldown),
+        name_of=settings.name_of,
     )
     grant = make_grant(
         grant_name,
@@ -207,7 +213,9 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
         share=settings.share_token,
         leeway=settings.token_leeway,
     )
-    grant = ObservedGrant(grant, settings.url, settings.secret, vault_settings.addr)
+    grant = ObservedGrant(
+        grant, settings.url, settings.secret, vault_settings.addr, block=settings.block
+    )
     return TokenProvider(
         grant, leeway=settings.token_leeway, min_interval=settings.token_min_interval
     )

@@ -27,6 +27,7 @@ from processmaker_prefect.settings import (
     ProcessMakerSettings,
     VaultAuthMethod,
     VaultSettings,
+    env_name,
     load_settings,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "connection_name",
     "load_connection",
     "resolve_settings",
+    "saved_connection_names",
 ]
 
 SLUG = "processmaker-connection"
@@ -54,10 +56,13 @@ def _about(name: str, *, vault: bool = False, always: bool = False) -> str:
 
 
 def _pm(name: str, title: str, **constraints: Any) -> Any:
+    # Prefect's block page shows an empty field as "None": the title says what that means.
+    title = f"{title} (empty: {env_name(ProcessMakerSettings, name)})"
     return Field(None, title=title, description=_about(name), **constraints)
 
 
 def _vault(name: str, title: str) -> Any:
+    title = f"{title} (empty: {env_name(VaultSettings, name)})"
     return Field(None, title=title, description=_about(name, vault=True))
 
 
@@ -139,15 +144,25 @@ From the command line: `pm-prefect sync --connection BLOCK_NAME`.
         """
         pm: dict[str, Any] = {}
         vault: dict[str, Any] = {}
+        pm_offers: list[str] = []
+        vault_offers: list[str] = []
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if value is None:
-                continue
             if name in ProcessMakerSettings.model_fields:
-                pm[name] = value
+                offers, values, field = pm_offers, pm, name
             elif name.removeprefix("vault_") in VaultSettings.model_fields:
-                vault[name.removeprefix("vault_")] = value
-        return load_settings(ProcessMakerSettings, **pm), load_settings(VaultSettings, **vault)
+                offers, values, field = vault_offers, vault, name.removeprefix("vault_")
+            else:
+                continue
+            offers.append(field)
+            if value is not None:
+                values[field] = value
+        # Errors about these settings name the block's fields, not the worker's variables.
+        block = self._block_document_name or "(unsaved)"
+        settings = load_settings(ProcessMakerSettings, block=block, offers=pm_offers, **pm)
+        vault_settings = load_settings(VaultSettings, block=block, offers=vault_offers, **vault)
+        vault_settings._secret_named = settings.name_of("secret")
+        return settings, vault_settings
 
     def get_client(self) -> ProcessMakerClient:
         """A ProcessMaker API client for this connection, authenticated through Vault.
@@ -181,12 +196,17 @@ def load_connection(name: str) -> ProcessMakerConnection:
     return block
 
 
-def _existing() -> str:
+def saved_connection_names() -> list[str]:
+    """The names of every saved ProcessMaker Connection block, sorted (none: empty)."""
     try:
         with get_client(sync_client=True) as client:
-            names = sorted(d.name for d in client.read_block_documents_by_type(SLUG) if d.name)
-    except ObjectNotFound:
-        names = []
+            return sorted(d.name for d in client.read_block_documents_by_type(SLUG) if d.name)
+    except ObjectNotFound:  # the block type is not even registered
+        return []
+
+
+def _existing() -> str:
+    names = saved_connection_names()
     if not names:
         return "none exist yet: create one in the Prefect UI (Blocks) or in Python"
     return f"use one of: {', '.join(names)}"

@@ -100,7 +100,10 @@ class ResourceSync:
             with self.destination.full_refresh(self.resource.name):
                 self._sync(result, start=None)
         else:
-            self._sync(result, start=self.destination.get_watermark(self.resource.name, pmql))
+            start = self.destination.get_watermark(self.resource.name, pmql)
+            # A run that finds nothing new still reports where the stored data stands.
+            result.watermark = start.updated_at.isoformat() if start else None
+            self._sync(result, start=start)
         result.seconds = round(time.monotonic() - started, 3)
         result.write_seconds = round(result.write_seconds, 3)
         result.rejected = self.destination.rejected.get(self.resource.name, 0) - rejected_before

@@ -52,21 +52,40 @@ def cli_token_file() -> Path:
     return Path.home() / ".vault-token"
 
 
-def _require(value: Any, variable: str, method: str) -> Any:
+def _required(settings: VaultSettings, field: str, method: str, alternative: str = "") -> str:
+    """The line for a setting the login method needs: where to set it (the block's field or
+    the environment variable, :meth:`SourcedSettings.name_of`)."""
+    name = settings.name_of(field)
+    either = f"{name} or {alternative}" if alternative else name
+    if settings.block is None:
+        one = "one" if alternative else "it"
+        return f"{either} is required when VAULT_AUTH_METHOD={method}: set {one} in the environment"
+    return (
+        f"{either} is required when {settings.name_of('auth_method')} is {method}: "
+        f"set it in block {settings.block} (or in the worker's environment)"
+    )
+
+
+def _require(value: Any, settings: VaultSettings, field: str, method: str) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise ConfigurationError(
-            f"{variable} is required when VAULT_AUTH_METHOD={method}: set it in the environment"
-        )
+        raise ConfigurationError(_required(settings, field, method))
     return value
 
 
 def _secret_from(
-    value: SecretStr | None, file: Path | None, variable: str, method: str
+    value: SecretStr | None,
+    file: Path | None,
+    variable: str,
+    method: str,
+    settings: VaultSettings | None = None,
 ) -> SecretStr:
     """The secret given directly, else read from its file at login time (files rotate)."""
     if value is not None and value.get_secret_value():
         return value
     if file is None:
+        if settings is not None:
+            field = variable.removeprefix("VAULT_").lower()
+            raise ConfigurationError(_required(settings, field, method, f"{variable}_FILE"))
         raise ConfigurationError(
             f"{variable} or {variable}_FILE is required when VAULT_AUTH_METHOD={method}: "
             "set one in the environment"
@@ -118,6 +137,7 @@ class TokenLogin(_Base):
         s = self.settings
         self.file: Path | None = None
         if s.token is not None and s.token.get_secret_value():
+            self.source = s.name_of("token")  # the variable, or the block's field
             return
         chosen = "auth_method" in s.model_fields_set
         if s.token_file is not None:
@@ -131,6 +151,8 @@ class TokenLogin(_Base):
                 if chosen
                 else f"or run `bao login` to write ~/.vault-token, absent at {cli_token_file()}"
             )
+            if s.block is not None:
+                raise ConfigurationError(_required(s, "token", self.method, "VAULT_TOKEN_FILE"))
             raise ConfigurationError(
                 f"VAULT_TOKEN is required when VAULT_AUTH_METHOD={self.method}: set it or "
                 f"VAULT_TOKEN_FILE ({cli})"
@@ -153,14 +175,14 @@ class AppRoleLogin(_Base):
     method = "approle"
 
     def check(self) -> None:
-        _require(self.settings.role_id, "VAULT_ROLE_ID", self.method)
+        _require(self.settings.role_id, self.settings, "role_id", self.method)
         if self.settings.secret_id is None and self.settings.secret_id_file is None:
-            _secret_from(None, None, "VAULT_SECRET_ID", self.method)
+            _secret_from(None, None, "VAULT_SECRET_ID", self.method, self.settings)
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``POST /v1/auth/<mount>/login``."""
         s = self.settings
-        secret_id = _secret_from(s.secret_id, s.secret_id_file, "VAULT_SECRET_ID", self.method)
+        secret_id = _secret_from(s.secret_id, s.secret_id_file, "VAULT_SECRET_ID", self.method, s)
         response = client.auth.approle.login(
             role_id=s.role_id, secret_id=secret_id.get_secret_value(), mount_point=self.mount
         )
@@ -173,7 +195,7 @@ class KubernetesLogin(_Base):
     method = "kubernetes"
 
     def check(self) -> None:
-        _require(self.settings.role, "VAULT_ROLE", self.method)
+        _require(self.settings.role, self.settings, "role", self.method)
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``POST /v1/auth/<mount>/login``; the token file is re-read: kubelet rotates it."""
@@ -190,9 +212,9 @@ class JwtLogin(_Base):
     method = "jwt"
 
     def check(self) -> None:
-        _require(self.settings.role, "VAULT_ROLE", self.method)
+        _require(self.settings.role, self.settings, "role", self.method)
         if self.settings.jwt is None and self.settings.jwt_file is None:
-            _secret_from(None, None, "VAULT_JWT", self.method)
+            _secret_from(None, None, "VAULT_JWT", self.method, self.settings)
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``POST /v1/auth/<mount>/login``."""
@@ -209,8 +231,8 @@ class UserpassLogin(_Base):
     method = "userpass"
 
     def check(self) -> None:
-        _require(self.settings.username, "VAULT_USERNAME", self.method)
-        _require(self.settings.password, "VAULT_PASSWORD", self.method)
+        _require(self.settings.username, self.settings, "username", self.method)
+        _require(self.settings.password, self.settings, "password", self.method)
 
     def login(self, client: hvac.Client) -> LoginResult:
         """``POST /v1/auth/<mount>/login/<username>``."""
@@ -234,7 +256,7 @@ class CertLogin(_Base):
 
     def check(self) -> None:
         s = self.settings
-        _require(s.client_cert, "VAULT_CLIENT_CERT", self.method)
+        _require(s.client_cert, s, "client_cert", self.method)
         if not s.addr.lower().startswith("https://"):
             raise ConfigurationError(
                 f"VAULT_ADDR={s.addr} is not https:// but VAULT_AUTH_METHOD=cert logs in with "

@@ -137,7 +137,8 @@ class VaultSecrets:
             if data.get("type") not in ("kv", "generic") or not mount:
                 raise ConfigurationError(
                     f"Vault path {path} is not on a KV secrets engine (mount {mount or '?'} is "
-                    f"{data.get('type') or 'unknown'}): set PROCESSMAKER_SECRET to mount/path "
+                    f"{data.get('type') or 'unknown'}): set {self.settings.secret_setting} to "
+                    "mount/path "
                     "on a KV mount"
                 )
             version = int((data.get("options") or {}).get("version") or 1)

@@ -57,18 +57,31 @@ class Op:
     where: str = ""
 
 
+# {field} is where that Vault setting came from: the variable, or the block's field.
 _LOGIN_HINTS = {
     "token": "check {source} is valid and not expired or revoked",
-    "approle": "check VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE)",
-    "kubernetes": "check VAULT_ROLE, VAULT_K8S_TOKEN_FILE and that the role binds this "
-    "service account",
-    "jwt": "check VAULT_ROLE and that the JWT's signature and claims match the role",
-    "userpass": "check VAULT_USERNAME and VAULT_PASSWORD",
+    "approle": "check {role_id} and {secret_id} (or VAULT_SECRET_ID_FILE)",
+    "kubernetes": "check {role}, VAULT_K8S_TOKEN_FILE and that the role binds this service account",
+    "jwt": "check {role} and that the JWT's signature and claims match the role",
+    "userpass": "check {username} and {password}",
     "cert": "check VAULT_CLIENT_CERT/VAULT_CLIENT_KEY are signed by a CA the cert method trusts "
     "and match VAULT_CERT_ROLE's constraints",
-    "agent": "check VAULT_ADDR is the Vault Agent's listener, that its api_proxy sets "
+    "agent": "check {addr} is the Vault Agent's listener, that its api_proxy sets "
     "use_auto_auth_token = true and that its auto_auth has logged in (the agent's log)",
 }
+
+
+class _Names(dict[str, str]):
+    """``{field}`` in a hint: where the setting came from (``VaultSettings.name_of``)."""
+
+    def __init__(self, settings: VaultSettings, **given: str) -> None:
+        super().__init__(given)
+        self.settings = settings
+
+    def __missing__(self, field: str) -> str:
+        return self.settings.name_of(field)
+
+
 _NO_MOUNT = ("token", "agent")  # no VAULT_AUTH_MOUNT to suggest
 _SPACE = re.compile(r"\s+")
 
@@ -93,8 +106,8 @@ def translate(
         )
     if isinstance(exc, requests.RequestException):
         return VaultUnavailableError(
-            f"{where} is unreachable ({type(exc).__name__}){tries}: check VAULT_ADDR and that "
-            "the server is running"
+            f"{where} is unreachable ({type(exc).__name__}){tries}: check "
+            f"{settings.name_of('addr')} and that the server is running"
         )
     assert isinstance(exc, hx.VaultError)  # noqa: S101 - _WIRE_ERRORS only
     said = _vault_said(exc, [settings.token, settings.secret_id, settings.password])
@@ -119,15 +132,22 @@ def translate(
         at = settings.addr if login.method == "agent" else f"auth/{login.mount}"
         return VaultAuthError(
             f"Vault login with method {login.method} at {at} failed ({said}): "
-            + _LOGIN_HINTS[login.method].format(source=getattr(login, "source", ""))
-            + ("" if login.method in _NO_MOUNT else "; set VAULT_AUTH_MOUNT if mounted elsewhere")
+            + _LOGIN_HINTS[login.method].format_map(
+                _Names(settings, source=getattr(login, "source", ""))
+            )
+            + (
+                ""
+                if login.method in _NO_MOUNT
+                else f"; set {settings.name_of('auth_mount')} if mounted elsewhere"
+            )
         )
     if isinstance(exc, hx.Forbidden | hx.Unauthorized) and not op.where:
         # The mount lookup is refused both when no mount matches and when no policy
         # grants anything under the path: name both causes.
         return VaultAuthError(
             f"Vault denied finding the KV mount of {op.path} ({said}): check the mount name in "
-            "PROCESSMAKER_SECRET and that the token's policy grants read on the secret's path"
+            f"{settings.secret_setting} and that the token's policy grants read on the secret's "
+            "path"
         )
     if isinstance(exc, hx.Forbidden | hx.Unauthorized):
         return VaultAuthError(
@@ -137,7 +157,7 @@ def translate(
     if isinstance(exc, hx.InvalidPath):
         return VaultNotFoundError(
             f"No Vault secret at {op.path} ({op.where}, API path {op.api_path}): store it "
-            f"there (bao kv put {op.path} ...) or fix PROCESSMAKER_SECRET"
+            f"there (bao kv put {op.path} ...) or fix {settings.secret_setting}"
         )
     if isinstance(exc, hx.InvalidRequest) and "check-and-set" in said:
         return VaultCasConflictError(
