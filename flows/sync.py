@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Cancelled
 
 from processmaker_prefect import (
@@ -120,16 +122,29 @@ def sync(
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     block = connection_name(connection)
-    resolve_settings(connection)  # and on missing settings, before any task runs
-    with destination_lock(destination) as held:
-        if not held:
+    settings, _ = resolve_settings(connection)  # and on missing settings, before any task runs
+    with ExitStack() as locks:
+        if urlsplit(destination).scheme.lower() == "duckdb":
+            # One writer process per DuckDB file: one lock, resources one after another.
+            mine, parallel = names if locks.enter_context(destination_lock(destination)) else [], 1
+        else:  # PostgreSQL: a lock per resource, resources side by side
+            mine = [n for n in names if locks.enter_context(destination_lock(destination, n))]
+            parallel = settings.resource_concurrency
+        if not mine:
             # Prefect makes a returned state the run's final state.
             return Cancelled(  # type: ignore[return-value]
                 message=f"Another sync of {_shown(destination)} is running (it holds "
-                f"the Prefect limit {destination_lock_name(destination)}); this run stops and "
-                "the next one resumes from the watermark"
+                f"the Prefect limit {destination_lock_name(destination, names[0])}); this run "
+                "stops and the next one resumes from the watermark"
             )
-        results, failures = _sync_all(names, destination, full_refresh, block, reconcile, filters)
+        if busy := [n for n in names if n not in mine]:
+            get_run_logger().warning(
+                "Another sync of %s is running %s: this run leaves them to it",
+                _shown(destination), ", ".join(busy),
+            )  # fmt: skip
+        results, failures = _sync_all(
+            mine, destination, full_refresh, block, reconcile, filters, parallel
+        )
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -152,26 +167,42 @@ def _sync_all(
     connection: str | None,
     reconcile: bool,
     filters: dict[str, str],
+    parallel: int = 1,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    results: list[dict[str, Any]] = []
-    failures: list[tuple[str, str]] = []
-    for name in names:
-        state = (
-            reconcile_resource(name, destination, connection, return_state=True)
-            if reconcile
-            else sync_resource(
-                name, destination, full_refresh, connection, filters.get(name), return_state=True
-            )
-        )
+    """Run each resource's task, up to ``parallel`` at once; results in ``names`` order.
+
+    Side by side because a resource's time is mostly waiting for ProcessMaker, and what is
+    not (its task's start, its tables, its watermark) is per resource: five small resources
+    one after another pay that five times. A run-wide failure stops new tasks from starting;
+    those already running finish and are reported.
+    """
+
+    def submit(name: str) -> PrefectFuture[dict[str, Any]]:
+        if reconcile:
+            return reconcile_resource.submit(name, destination, connection)
+        return sync_resource.submit(name, destination, full_refresh, connection, filters.get(name))
+
+    done: dict[str, dict[str, Any] | str] = {}
+    waiting = list(reversed(names))
+    flying: dict[PrefectFuture[dict[str, Any]], str] = {}
+    stopped = False
+    while flying or (waiting and not stopped):
+        while waiting and not stopped and len(flying) < parallel:
+            name = waiting.pop()
+            flying[submit(name)] = name
+        future = next(as_completed(list(flying)))
+        name = flying.pop(future)
         try:
-            results.append(state.result())
+            done[name] = future.result()
         except ProcessMakerPrefectError as exc:
-            failures.append((name, f"{type(exc).__name__}: {exc}"))
-            if isinstance(exc, _RUN_WIDE):  # every later resource would fail the same way
+            done[name] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, _RUN_WIDE) and not stopped:  # later ones would fail alike
                 get_run_logger().error("%s: stopping the sync, see the artifact", name)
-                break
+                stopped = True
         except Exception as exc:  # not ours, so not known to be redacted: its type only
-            failures.append((name, type(exc).__name__))
+            done[name] = type(exc).__name__
+    results = [r for n in names if isinstance(r := done.get(n), dict)]
+    failures = [(n, r) for n in names if isinstance(r := done.get(n), str)]
     return results, failures
 
 
