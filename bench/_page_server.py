@@ -40,7 +40,7 @@ from processmaker_prefect.sandbox.store import Store
 
 __all__ = ["PageData", "main", "page_server"]
 
-_RANGE = re.compile(r"id\s*(>|<=)\s*(\d+)")
+_RANGE = re.compile(r"\bid\s*(>|<=)\s*(\d+)")
 _OR = re.compile(r"\)\s*OR\s*\(")
 
 
