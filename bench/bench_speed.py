@@ -18,7 +18,7 @@ this one run (baselines beside their candidates):
 * a run with nothing changed: API requests per resource;
 * Vault reads (audit log) and token grants per run, for 10 to 1,000 pages;
 * ``pm-prefect sync`` with nothing to do vs a hello-world flow, both whole processes;
-* five resources into PostgreSQL side by side vs one after another;
+* five resources side by side vs one after another, into PostgreSQL and into DuckDB;
 * peak RSS of a first sync of 10x the records, pages of 1,000 (100,000 vs 10,000;
   ``--rss-large``: 1,000,000 vs 100,000), full run only, at the end.
 
@@ -167,7 +167,7 @@ def run(quick: bool = False, profile: str = "") -> list[Figure]:
                 if sizes.processes:
                     figures.append(_processes(stack, url, work, sizes.processes))
             if sizes.five:
-                figures.append(_five_on_postgres(stack, sizes.five, latency, work))
+                figures += _five(stack, sizes.five, latency, work)
             if sizes.rss:
                 figures.append(_rss(stack, sizes.rss, work))
     finally:
@@ -232,26 +232,36 @@ def _noop(stack: Stack, url: str, latency: int, work: Path) -> list[Figure]:
     ]  # fmt: skip
 
 
-def _five_on_postgres(stack: Stack, records: int, latency: int, work: Path) -> Figure:
-    """The five core resources into PostgreSQL: side by side vs one after another."""
+def _five(stack: Stack, records: int, latency: int, work: Path) -> list[Figure]:
+    """The five core resources side by side vs one after another, into PostgreSQL and into
+    DuckDB (one writer fed by the resources' readers)."""
     five = ["requests", "tasks", "users", "processes", "groups"]
     config = SandboxConfig(port=0, records=records, ties=TIES, throttle_per_minute=10**6)
-    seconds = {}
+    figures = []
     with sandbox_process(config) as url, DevPostgres() as server:
         control = SandboxControl(url)
-        for label, parallel in (("sequential", "1"), ("concurrent", "5")):
-            with psycopg.connect(server.url, autocommit=True) as con:
-                con.execute(f"CREATE DATABASE five_{label}")
-            control.reset()
-            control.set_faults(latency_ms=latency)
-            env = {**stack.env(url), "PROCESSMAKER_RESOURCE_CONCURRENCY": parallel}
-            done = flow_run(env, five, server.database_url(f"five_{label}"))
-            seconds[label] = done["flow_seconds"]
-    return Figure(NAME, "five_resources_concurrent_vs_sequential",
-                  seconds["concurrent"] / seconds["sequential"], ("<=", 0.5),
-                  f"{seconds['concurrent']:.2f} s side by side vs {seconds['sequential']:.2f} s "
-                  f"one after another; {', '.join(five)} ({records:,} requests) into "
-                  f"PostgreSQL, sandbox at {latency} ms a call")  # fmt: skip
+        for backend in ("postgresql", "duckdb"):
+            seconds = {}
+            for label, parallel in (("sequential", "1"), ("concurrent", "5")):
+                if backend == "postgresql":
+                    with psycopg.connect(server.url, autocommit=True) as con:
+                        con.execute(f"CREATE DATABASE five_{label}")
+                    where: Path | str = server.database_url(f"five_{label}")
+                else:
+                    where = work / f"five-{label}.duckdb"
+                control.reset()
+                control.set_faults(latency_ms=latency)
+                env = {**stack.env(url), "PROCESSMAKER_RESOURCE_CONCURRENCY": parallel}
+                seconds[label] = flow_run(env, five, where)["flow_seconds"]
+            goal = ("<=", 0.5) if backend == "postgresql" else None
+            figures.append(Figure(
+                NAME, f"five_resources_{backend}_concurrent_vs_sequential",
+                seconds["concurrent"] / seconds["sequential"], goal,
+                f"{seconds['concurrent']:.2f} s side by side vs {seconds['sequential']:.2f} s "
+                f"one after another; {', '.join(five)} ({records:,} requests) into {backend}, "
+                f"sandbox at {latency} ms a call",
+            ))  # fmt: skip
+    return figures
 
 
 def _client_cost(url: str, work: Path, pages: int, size: float) -> list[Figure]:

@@ -20,13 +20,17 @@ from processmaker_prefect import (
     ConnectionParameter,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
+    ProcessMakerSettings,
     ProcessMakerUnavailableError,
+    RetriableError,
     TokenError,
     VaultError,
+    VaultSettings,
     check_destination_url,
     connection_name,
     destination_lock,
     destination_lock_name,
+    get_token_provider,
     reconcile_resource,
     redact_userinfo,
     resolve_settings,
@@ -87,7 +91,8 @@ def sync(
     reconcile: bool = False,
     filters: Annotated[dict[str, str] | None, HIDE_NONE] = None,
 ) -> dict[str, Any]:
-    """Sync each resource in turn; every page is committed with its watermark.
+    """Sync the resources side by side (``PROCESSMAKER_RESOURCE_CONCURRENCY``, 5); every page
+    is committed with its watermark.
 
     A resource that fails (after its task's retries) does not stop the others: the run
     syncs them all, reports each, then fails naming the first failure. A run that finds
@@ -122,14 +127,15 @@ def sync(
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     block = connection_name(connection)
-    settings, _ = resolve_settings(connection)  # and on missing settings, before any task runs
+    # And on missing settings, before any task runs.
+    settings, vault_settings = resolve_settings(connection)
     with ExitStack() as locks:
         if urlsplit(destination).scheme.lower() == "duckdb":
-            # One writer process per DuckDB file: one lock, resources one after another.
-            mine, parallel = names if locks.enter_context(destination_lock(destination)) else [], 1
-        else:  # PostgreSQL: a lock per resource, resources side by side
+            # One writer process per DuckDB file: one lock for the file (in this process the
+            # resources' readers feed one writer, see destinations.duckdb).
+            mine = names if locks.enter_context(destination_lock(destination)) else []
+        else:  # PostgreSQL: a lock per resource
             mine = [n for n in names if locks.enter_context(destination_lock(destination, n))]
-            parallel = settings.resource_concurrency
         if not mine:
             # Prefect makes a returned state the run's final state.
             return Cancelled(  # type: ignore[return-value]
@@ -142,9 +148,16 @@ def sync(
                 "Another sync of %s is running %s: this run leaves them to it",
                 _shown(destination), ", ".join(busy),
             )  # fmt: skip
-        results, failures = _sync_all(
-            mine, destination, full_refresh, block, reconcile, filters, parallel
-        )
+        parallel = settings.resource_concurrency
+        refused = _authenticate(settings, vault_settings) if parallel > 1 < len(mine) else None
+        if refused is not None:  # reported as the first resource's failure, the rest not tried
+            get_run_logger().error("%s: stopping the sync, see the artifact", mine[0])
+            results: list[dict[str, Any]] = []
+            failures = [(mine[0], f"{type(refused).__name__}: {refused}")]
+        else:
+            results, failures = _sync_all(
+                mine, destination, full_refresh, block, reconcile, filters, parallel
+            )
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -204,6 +217,24 @@ def _sync_all(
     results = [r for n in names if isinstance(r := done.get(n), dict)]
     failures = [(n, r) for n in names if isinstance(r := done.get(n), str)]
     return results, failures
+
+
+def _authenticate(
+    settings: ProcessMakerSettings, vault_settings: VaultSettings
+) -> ProcessMakerPrefectError | None:
+    """Get the run's token before resources start side by side; the run-wide error, if any.
+
+    One Vault read and one grant, which the resources' tasks then share (one provider per
+    process and settings): a refused credential fails once, not once per resource. A
+    transient failure is left to the tasks and their retries.
+    """
+    try:
+        get_token_provider(settings, vault_settings).token()
+    except RetriableError:
+        return None
+    except _RUN_WIDE as exc:
+        return exc
+    return None
 
 
 def _refuse_credentials_in(destination: str) -> None:

@@ -126,8 +126,7 @@ class ProcessMakerSettings(BaseSettings):
         5,
         ge=1,
         le=16,
-        description="Resources one sync runs at once on PostgreSQL (a DuckDB file admits one "
-        "writer: its resources run one after another).",
+        description="Resources one sync runs at once (into DuckDB, their readers feed one writer).",
     )
     sync_lag: float = Field(
         5.0,
