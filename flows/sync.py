@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,17 +21,14 @@ from processmaker_prefect import (
     ConnectionParameter,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
-    ProcessMakerSettings,
     ProcessMakerUnavailableError,
-    RetriableError,
     TokenError,
     VaultError,
-    VaultSettings,
     check_destination_url,
     connection_name,
     destination_lock,
     destination_lock_name,
-    get_token_provider,
+    progress_listeners,
     reconcile_resource,
     redact_userinfo,
     resolve_settings,
@@ -127,8 +125,7 @@ def sync(
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     block = connection_name(connection)
-    # And on missing settings, before any task runs.
-    settings, vault_settings = resolve_settings(connection)
+    settings, _ = resolve_settings(connection)  # and on missing settings, before any task runs
     with ExitStack() as locks:
         if urlsplit(destination).scheme.lower() == "duckdb":
             # One writer process per DuckDB file: one lock for the file (in this process the
@@ -148,16 +145,10 @@ def sync(
                 "Another sync of %s is running %s: this run leaves them to it",
                 _shown(destination), ", ".join(busy),
             )  # fmt: skip
-        parallel = settings.resource_concurrency
-        refused = _authenticate(settings, vault_settings) if parallel > 1 < len(mine) else None
-        if refused is not None:  # reported as the first resource's failure, the rest not tried
-            get_run_logger().error("%s: stopping the sync, see the artifact", mine[0])
-            results: list[dict[str, Any]] = []
-            failures = [(mine[0], f"{type(refused).__name__}: {refused}")]
-        else:
-            results, failures = _sync_all(
-                mine, destination, full_refresh, block, reconcile, filters, parallel
-            )
+        results, failures = _sync_all(
+            mine, destination, full_refresh, block, reconcile, filters,
+            settings.resource_concurrency,
+        )  # fmt: skip
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -186,8 +177,11 @@ def _sync_all(
 
     Side by side because a resource's time is mostly waiting for ProcessMaker, and what is
     not (its task's start, its tables, its watermark) is per resource: five small resources
-    one after another pay that five times. A run-wide failure stops new tasks from starting;
-    those already running finish and are reported.
+    one after another pay that five times. The first resource runs alone until it has stored
+    a page or ended: Vault, the credentials and ProcessMaker are then known to answer, and a
+    run-wide failure (a refused credential, ProcessMaker down) stops the run there, with one
+    refused grant and the breaker's calls only, the others not tried. After that, a run-wide
+    failure stops new tasks from starting; those running finish and are reported.
     """
 
     def submit(name: str) -> PrefectFuture[dict[str, Any]]:
@@ -199,11 +193,9 @@ def _sync_all(
     waiting = list(reversed(names))
     flying: dict[PrefectFuture[dict[str, Any]], str] = {}
     stopped = False
-    while flying or (waiting and not stopped):
-        while waiting and not stopped and len(flying) < parallel:
-            name = waiting.pop()
-            flying[submit(name)] = name
-        future = next(as_completed(list(flying)))
+
+    def settle(future: PrefectFuture[dict[str, Any]]) -> None:
+        nonlocal stopped
         name = flying.pop(future)
         try:
             done[name] = future.result()
@@ -214,27 +206,42 @@ def _sync_all(
                 stopped = True
         except Exception as exc:  # not ours, so not known to be redacted: its type only
             done[name] = type(exc).__name__
+
+    if parallel > 1 and len(waiting) > 1:
+        first = waiting.pop()
+        flying[lead := submit(first)] = first
+        if _head_start(lead):
+            settle(lead)
+    while flying or (waiting and not stopped):
+        while waiting and not stopped and len(flying) < parallel:
+            name = waiting.pop()
+            flying[submit(name)] = name
+        if flying:
+            settle(next(as_completed(list(flying))))
     results = [r for n in names if isinstance(r := done.get(n), dict)]
     failures = [(n, r) for n in names if isinstance(r := done.get(n), str)]
     return results, failures
 
 
-def _authenticate(
-    settings: ProcessMakerSettings, vault_settings: VaultSettings
-) -> ProcessMakerPrefectError | None:
-    """Get the run's token before resources start side by side; the run-wide error, if any.
+def _head_start(lead: PrefectFuture[dict[str, Any]]) -> bool:
+    """Wait until the task ``lead`` has stored a page (``progress_listeners``: its thread is
+    in this process) or has ended; whether it ended."""
+    ready, ended = threading.Event(), threading.Event()
 
-    One Vault read and one grant, which the resources' tasks then share (one provider per
-    process and settings): a refused credential fails once, not once per resource. A
-    transient failure is left to the tasks and their retries.
-    """
+    def stored(resource: str, rows: int) -> None:
+        ready.set()
+
+    def finished(future: PrefectFuture[dict[str, Any]]) -> None:
+        ended.set()
+        ready.set()
+
+    progress_listeners.append(stored)
     try:
-        get_token_provider(settings, vault_settings).token()
-    except RetriableError:
-        return None
-    except _RUN_WIDE as exc:
-        return exc
-    return None
+        lead.add_done_callback(finished)
+        ready.wait()
+    finally:
+        progress_listeners.remove(stored)
+    return ended.is_set()
 
 
 def _refuse_credentials_in(destination: str) -> None:
