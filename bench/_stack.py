@@ -114,9 +114,13 @@ class Stack:
         return count
 
 
-def flow_run(env: dict[str, str], resources: list[str], database: Path, profile: str = "") -> Any:
-    """One ``sync`` flow run in a fresh process; its timings and result."""
-    args = {"resources": resources, "destination": f"duckdb:///{database}", "profile": profile}
+def flow_run(
+    env: dict[str, str], resources: list[str], database: Path | str, profile: str = ""
+) -> Any:
+    """One ``sync`` flow run in a fresh process; its timings and result (``database``: a
+    DuckDB file, or a destination URL)."""
+    where = database if isinstance(database, str) else f"duckdb:///{database}"
+    args = {"resources": resources, "destination": where, "profile": profile}
     done = subprocess.run(
         [sys.executable, "-m", "bench._flow_child", json.dumps(args)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,

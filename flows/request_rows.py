@@ -16,6 +16,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from processmaker_prefect import (
+    ConfigurationError,
     OutcomeUnknownError,
     ProcessMakerPrefectError,
     StartedRequests,
@@ -23,7 +24,7 @@ from processmaker_prefect import (
 )
 from processmaker_prefect.flows import markdown
 
-__all__ = ["RequestRows", "StartConfirmation", "confirmed", "start_from_rows"]
+__all__ = ["NO_ROWS", "RequestRows", "StartConfirmation", "confirmed", "start_from_rows"]
 
 # One report row per payload: {"payload", "request_id", "error", "note"}.
 Starter = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -33,21 +34,36 @@ class RequestRows(BaseModel):
     """Payloads from a SQL query over a destination, one request per row."""
 
     destination: str = Field(
+        default="",
         title="Destination URL",
         description="duckdb:///path.duckdb or postgresql://user@host/db (no password: use "
         "PGPASSWORD or ~/.pgpass on the worker).",
     )
     query: str = Field(
+        default="",
         title="SQL query",
         description="SELECT returning one row per request; its columns become the request "
-        "data, e.g. SELECT invoice_no, amount FROM invoices_to_approve.",
+        "data, e.g. SELECT invoice_no, amount FROM invoices_to_approve. Empty: no rows "
+        "(the payloads are used).",
     )
     key_column: str = Field(
-        "id",
+        default="id",
         title="Idempotency key column",
         description="Column whose value starts a request only once (kept in "
         "_started_requests with the request id).",
     )
+
+    def given(self) -> bool:
+        """Whether rows were asked for (a form left untouched sends the empty defaults)."""
+        if not (self.destination.strip() or self.query.strip()):
+            return False
+        if not (self.destination.strip() and self.query.strip()):
+            raise ConfigurationError("rows needs both a destination and a query")
+        return True
+
+
+NO_ROWS = RequestRows()
+"""The default of ``start_requests(rows=...)``: an untouched form, payloads used instead."""
 
 
 class StartConfirmation(RunInput):

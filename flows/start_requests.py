@@ -16,7 +16,12 @@ from processmaker_prefect import (
     start_processmaker_request,
 )
 from processmaker_prefect.flows import markdown
-from processmaker_prefect.flows.request_rows import RequestRows, confirmed, start_from_rows
+from processmaker_prefect.flows.request_rows import (
+    NO_ROWS,
+    RequestRows,
+    confirmed,
+    start_from_rows,
+)
 from processmaker_prefect.flows.run_names import connection_label, parameter, run_name
 
 __all__ = ["RequestPayload", "StartRequestsFailed", "start_requests"]
@@ -53,7 +58,7 @@ def start_requests(
     event: str = "node_1",
     payloads: tuple[RequestPayload, ...] = (),
     connection: ConnectionParameter = None,
-    rows: RequestRows | None = None,
+    rows: RequestRows = NO_ROWS,
     confirm: bool = False,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
@@ -79,9 +84,10 @@ def start_requests(
     """
     logger = get_run_logger()
     block = connection_name(connection)
-    if rows is not None and payloads:
+    use_rows = rows.given()
+    if use_rows and payloads:
         raise ConfigurationError("give payloads or rows, not both")
-    if rows is not None:
+    if use_rows:
         started = start_from_rows(process_id, rows, confirm, _starter(process_id, event, block))
         return _finish(process_id, event, started)
     given = list(payloads) or [RequestPayload(label="")]

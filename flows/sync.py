@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Cancelled
 from pydantic import WithJsonSchema
 
@@ -27,6 +30,7 @@ from processmaker_prefect import (
     default_destination,
     destination_lock,
     destination_lock_name,
+    progress_listeners,
     reconcile_resource,
     redact_userinfo,
     resolve_settings,
@@ -88,7 +92,8 @@ def sync(
     # Prefect validates parameters into new objects: the shared {} is never mutated.
     filters: Annotated[dict[str, str], NONE_IS_EMPTY] = {},  # noqa: B006
 ) -> dict[str, Any]:
-    """Sync each resource in turn; every page is committed with its watermark.
+    """Sync the resources side by side (``PROCESSMAKER_RESOURCE_CONCURRENCY``, 5); every page
+    is committed with its watermark.
 
     A resource that fails (after its task's retries) does not stop the others: the run
     syncs them all, reports each, then fails naming the first failure. A run that finds
@@ -128,17 +133,31 @@ def sync(
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
     block = connection_name(connection)
-    settings, _ = resolve_settings(connection)  # and on missing settings, before any task
+    settings, _ = resolve_settings(connection)  # and on missing settings, before any task runs
     destination = default_destination(settings.url, destination)
-    with destination_lock(destination) as held:
-        if not held:
+    with ExitStack() as locks:
+        if urlsplit(destination).scheme.lower() == "duckdb":
+            # One writer process per DuckDB file: one lock for the file (in this process the
+            # resources' readers feed one writer, see destinations.duckdb).
+            mine = names if locks.enter_context(destination_lock(destination)) else []
+        else:  # PostgreSQL: a lock per resource
+            mine = [n for n in names if locks.enter_context(destination_lock(destination, n))]
+        if not mine:
             # Prefect makes a returned state the run's final state.
             return Cancelled(  # type: ignore[return-value]
                 message=f"Another sync of {_shown(destination)} is running (it holds "
-                f"the Prefect limit {destination_lock_name(destination)}); this run stops and "
-                "the next one resumes from the watermark"
+                f"the Prefect limit {destination_lock_name(destination, names[0])}); this run "
+                "stops and the next one resumes from the watermark"
             )
-        results, failures = _sync_all(names, destination, full_refresh, block, reconcile, filters)
+        if busy := [n for n in names if n not in mine]:
+            get_run_logger().warning(
+                "Another sync of %s is running %s: this run leaves them to it",
+                _shown(destination), ", ".join(busy),
+            )  # fmt: skip
+        results, failures = _sync_all(
+            mine, destination, full_refresh, block, reconcile, filters,
+            settings.resource_concurrency,
+        )  # fmt: skip
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -161,27 +180,77 @@ def _sync_all(
     connection: str | None,
     reconcile: bool,
     filters: dict[str, str],
+    parallel: int = 1,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    results: list[dict[str, Any]] = []
-    failures: list[tuple[str, str]] = []
-    for name in names:
-        state = (
-            reconcile_resource(name, destination, connection, return_state=True)
-            if reconcile
-            else sync_resource(
-                name, destination, full_refresh, connection, filters.get(name), return_state=True
-            )
-        )
+    """Run each resource's task, up to ``parallel`` at once; results in ``names`` order.
+
+    Side by side because a resource's time is mostly waiting for ProcessMaker, and what is
+    not (its task's start, its tables, its watermark) is per resource: five small resources
+    one after another pay that five times. The first resource runs alone until it has stored
+    a page or ended: Vault, the credentials and ProcessMaker are then known to answer, and a
+    run-wide failure (a refused credential, ProcessMaker down) stops the run there, with one
+    refused grant and the breaker's calls only, the others not tried. After that, a run-wide
+    failure stops new tasks from starting; those running finish and are reported.
+    """
+
+    def submit(name: str) -> PrefectFuture[dict[str, Any]]:
+        if reconcile:
+            return reconcile_resource.submit(name, destination, connection)
+        return sync_resource.submit(name, destination, full_refresh, connection, filters.get(name))
+
+    done: dict[str, dict[str, Any] | str] = {}
+    waiting = list(reversed(names))
+    flying: dict[PrefectFuture[dict[str, Any]], str] = {}
+    stopped = False
+
+    def settle(future: PrefectFuture[dict[str, Any]]) -> None:
+        nonlocal stopped
+        name = flying.pop(future)
         try:
-            results.append(state.result())
+            done[name] = future.result()
         except ProcessMakerPrefectError as exc:
-            failures.append((name, f"{type(exc).__name__}: {exc}"))
-            if isinstance(exc, _RUN_WIDE):  # every later resource would fail the same way
+            done[name] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, _RUN_WIDE) and not stopped:  # later ones would fail alike
                 get_run_logger().error("%s: stopping the sync, see the artifact", name)
-                break
+                stopped = True
         except Exception as exc:  # not ours, so not known to be redacted: its type only
-            failures.append((name, type(exc).__name__))
+            done[name] = type(exc).__name__
+
+    if parallel > 1 and len(waiting) > 1:
+        first = waiting.pop()
+        flying[lead := submit(first)] = first
+        if _head_start(lead):
+            settle(lead)
+    while flying or (waiting and not stopped):
+        while waiting and not stopped and len(flying) < parallel:
+            name = waiting.pop()
+            flying[submit(name)] = name
+        if flying:
+            settle(next(as_completed(list(flying))))
+    results = [r for n in names if isinstance(r := done.get(n), dict)]
+    failures = [(n, r) for n in names if isinstance(r := done.get(n), str)]
     return results, failures
+
+
+def _head_start(lead: PrefectFuture[dict[str, Any]]) -> bool:
+    """Wait until the task ``lead`` has stored a page (``progress_listeners``: its thread is
+    in this process) or has ended; whether it ended."""
+    ready, ended = threading.Event(), threading.Event()
+
+    def stored(resource: str, rows: int) -> None:
+        ready.set()
+
+    def finished(future: PrefectFuture[dict[str, Any]]) -> None:
+        ended.set()
+        ready.set()
+
+    progress_listeners.append(stored)
+    try:
+        lead.add_done_callback(finished)
+        ready.wait()
+    finally:
+        progress_listeners.remove(stored)
+    return ended.is_set()
 
 
 def _refuse_credentials_in(destination: str) -> None:

@@ -29,6 +29,7 @@ from processmaker_prefect.sandbox.serializers import (
     group_json,
     process_json,
     request_json,
+    requests_json,
     start_events,
     tasks_json,
     user_json,
@@ -135,8 +136,7 @@ def list_requests(request: Request, user_id: int) -> Response:
         _, wrap = list_page(request, store, query, where, params)
         return JSONResponse({"meta": {"total": wrap([])["meta"]["total"]}})
     rows, wrap = list_page(request, store, query, where, params)
-    data = "data" in query.include
-    return ListResponse(wrap([request_json(r, include_data=data) for r in rows]))
+    return ListResponse(wrap(requests_json(store, rows, query.include)))
 
 
 def _request_type_filter(kind: str, user_id: int) -> tuple[list[str], list[object]]:
@@ -152,9 +152,10 @@ def _request_type_filter(kind: str, user_id: int) -> tuple[list[str], list[objec
 @api_endpoint
 def show_request(request: Request, user_id: int) -> Response:
     """GET /api/1.0/requests/{id}"""
-    row = _row(_store(request), "requests", request.path_params["id"])
-    include = request.query_params.get("include", "").split(",")
-    return JSONResponse(request_json(row, include_data="data" in include))
+    store = _store(request)
+    row = _row(store, "requests", request.path_params["id"])
+    include = set(request.query_params.get("include", "").split(","))
+    return JSONResponse(requests_json(store, [row], include)[0])
 
 
 @api_endpoint

@@ -89,6 +89,37 @@ PROCESS_DATA = [
        ELSE 'access' END || '"'""",
     """',"vendor":"Vendor ' || (h % 211) || '","tax_id":"TX' || (h % 99991) || '"'""",
 ]
+# What every request's form adds, whatever its process: the nested objects, loops, select
+# lists, free text (non-ASCII, newlines, quotes) and nulls of a real screen's answers, so that a
+# request with include=data weighs about 1 KB, as ProcessMaker's own do.
+COMMON_DATA = """',"form_title":"' || p.name || ' — '
+    || substr('JanFebMarAprMayJunJulAugSepOctNovDec', 1 + 3 * (h % 12), 3)
+    || ' ' || (2024 + h % 2) || '","requester":{"name":"'
+    || CASE h % 6 WHEN 0 THEN 'Zoë' WHEN 1 THEN 'Jürgen' WHEN 2 THEN 'Ana' WHEN 3 THEN 'Chen'
+       WHEN 4 THEN 'Olúwaseun' ELSE 'Priya' END || ' ' || CASE h / 6 % 5 WHEN 0 THEN 'O''Neil'
+       WHEN 1 THEN 'Müller' WHEN 2 THEN 'da Silva' WHEN 3 THEN 'Wang' ELSE 'Okafor' END
+    || '","email":"user' || (h % 9973) || '@example.com","department":"'
+    || CASE h % 4 WHEN 0 THEN 'Finance' WHEN 1 THEN 'Human Resources'
+       WHEN 2 THEN 'IT & Operations' ELSE 'Legal' END
+    || '","manager":{"id":' || (1 + h % 50) || ',"fullname":"Manager ' || (h % 50) || '"}}'
+    || ',"line_items":[{"description":"Item ' || (h % 89) || ' \\"standard\\"","quantity":'
+    || (1 + h % 5) || ',"unit_price":' || ((h / 3) % 50000 / 100.0) || '}'
+    || CASE WHEN h % 3 > 0 THEN ',{"description":"Shipping (ground)","quantity":1,'
+       || '"unit_price":' || ((h / 5) % 3000 / 100.0) || '}' ELSE '' END || ']'
+    || ',"cost_center":{"value":"CC-' || (100 + h % 40) || '","content":"Cost centre '
+    || (100 + h % 40) || '"},"notify_by":' || CASE h % 3 WHEN 0 THEN '["email"]'
+       WHEN 1 THEN '["email","sms"]' ELSE '[]' END
+    || ',"due_date":"' || date(:epoch + (x - 1) * :step + 14 * 86400, 'unixepoch')
+    || '","comments":"' || CASE h % 4 WHEN 0 THEN 'Urgent: needed before the audit.\\n'
+       || 'Call me if anything is missing — thanks!' WHEN 1 THEN 'Per our call, São Paulo '
+       || 'office (50% share).' WHEN 2 THEN '' ELSE 'See attached quote; approve by EOW.' END
+    || '","attachments":' || CASE WHEN h % 5 = 0 THEN '[]' ELSE '[{"id":' || (h % 100000)
+       || ',"file_name":"quote-' || (h % 1000) || '.pdf","mime_type":"application/pdf"}]' END
+    || ',"signature":null,"address":{"street":"' || (1 + h % 999) || ' Main St, Suite '
+    || (h % 40) || '","city":"' || CASE h / 7 % 5 WHEN 0 THEN 'Austin","country":"US'
+       WHEN 1 THEN 'Berlin","country":"DE' WHEN 2 THEN 'Lagos","country":"NG'
+       WHEN 3 THEN 'Porto","country":"PT' ELSE 'Pune","country":"IN' END
+    || '","postal":"' || (10000 + h % 89999) || '"}'"""
 COLLECTIONS = [("Customers", "Customer master data"), ("Products", "Product catalogue")]
 
 
@@ -151,7 +182,7 @@ def seed_database(
                || (h % 997) || '","priority":"' || CASE h % 3 WHEN 0 THEN 'low'
                                                   WHEN 1 THEN 'normal' ELSE 'high' END
                || '","approved":' || CASE WHEN h % 2 = 0 THEN 'true' ELSE 'false' END
-               || {_process_data()} || '}}',
+               || {_process_data()} || {COMMON_DATA} || '}}',
                :epoch + (x - 1) * :step,
                CASE WHEN h % 20 < 13 THEN {natural} END,
                :epoch + (x - 1) * :step,

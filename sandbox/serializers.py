@@ -19,6 +19,7 @@ __all__ = [
     "process_json",
     "record_json",
     "request_json",
+    "requests_json",
     "start_events",
     "task_json",
     "tasks_json",
@@ -124,6 +125,35 @@ def request_json(row: Row, *, include_data: bool = False) -> dict[str, Any]:
     if include_data:
         body["data"] = _data(row["data"])
     return body
+
+
+def requests_json(store: Store, rows: list[Row], include: set[str]) -> list[dict[str, Any]]:
+    """A page of requests with what ``include`` asks for, loading the related rows at once.
+
+    As ``ProcessRequestController@index``: ``process`` and ``participants`` are eager-loaded
+    relations (``ProcessRequest::$allowedIncludes``), ``user`` is added by the
+    ``ProcessRequests`` resource, ``data`` is unhidden; other names are ignored. The
+    participants are the users holding the request's tokens (here its one task's user).
+    """
+    bodies = [request_json(r, include_data="data" in include) for r in rows]
+    users: dict[int, Row] = {}
+    if include & {"user", "participants"}:
+        users = store.by_ids("users", {r["user_id"] for r in rows})
+    if "process" in include:
+        processes = store.by_ids("processes", {r["process_id"] for r in rows})
+        for body, row in zip(bodies, rows, strict=True):
+            found = processes.get(row["process_id"])
+            body["process"] = None if found is None else process_json(found)
+    if "participants" in include:
+        for body, row in zip(bodies, rows, strict=True):
+            body["participants"] = (
+                [user_json(users[row["user_id"]])] if row["user_id"] in users else []
+            )
+    if "user" in include:
+        for body, row in zip(bodies, rows, strict=True):
+            found = users.get(row["user_id"])
+            body["user"] = None if found is None else user_json(found)
+    return bodies
 
 
 def task_json(

@@ -178,6 +178,12 @@ class ProcessMakerSettings(SourcedSettings):
     )
     page_size: int = Field(500, ge=1, le=1000, description="Records per page when listing.")
     max_concurrency: int = Field(4, ge=1, le=32, description="Pages fetched at once.")
+    resource_concurrency: int = Field(
+        5,
+        ge=1,
+        le=16,
+        description="Resources one sync runs at once (into DuckDB, their readers feed one writer).",
+    )
     sync_lag: float = Field(
         5.0,
         ge=0,

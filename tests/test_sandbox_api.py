@@ -121,6 +121,36 @@ def test_data_only_with_include_data(sandbox: SandboxServer) -> None:
     assert set(included["data"]) >= {"amount", "customer", "priority"}
 
 
+def test_request_with_data_weighs_about_a_kilobyte_of_nested_form_answers(
+    sandbox: SandboxServer,
+) -> None:
+    rows = get_json(sandbox, "/requests", include="data", per_page=200)["data"]
+    sizes = [len(requests.models.complexjson.dumps(r, ensure_ascii=False)) for r in rows]
+    assert 1000 <= sum(sizes) / len(sizes) <= 2500
+    data = rows[0]["data"]
+    assert isinstance(data["requester"]["manager"], dict)
+    assert isinstance(data["line_items"], list)
+    assert data["signature"] is None
+    assert any(not r["data"]["comments"].isascii() for r in rows)  # São Paulo, em dashes
+
+
+def test_request_includes_user_process_and_participants_only_when_asked(
+    sandbox: SandboxServer,
+) -> None:
+    plain = get_json(sandbox, "/requests", per_page=5)["data"]
+    assert not {"user", "process", "participants", "data"} & set(plain[0])
+    rows = get_json(sandbox, "/requests", per_page=5, include="user,process,participants")
+    for row in rows["data"]:
+        assert row["user"]["id"] == row["user_id"]
+        assert row["user"]["fullname"]
+        assert (row["process"]["id"], row["process"]["name"]) == (row["process_id"], row["name"])
+        assert [p["id"] for p in row["participants"]] == [row["user_id"]]
+        assert "data" not in row
+    one = get_json(sandbox, f"/requests/{plain[0]['id']}", include="user,bogus")
+    assert one["user"]["id"] == plain[0]["user_id"]
+    assert "bogus" not in one
+
+
 def test_task_list_embeds_request_and_adds_in_overdue(sandbox: SandboxServer) -> None:
     body = get_json(sandbox, "/tasks", per_page=3)
     task = body["data"][0]

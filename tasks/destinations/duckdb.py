@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs
 import duckdb
 import pyarrow as pa
 
+from processmaker_prefect.catalogue import TableSpec
 from processmaker_prefect.destinations.base import first_line, schema_option
 from processmaker_prefect.destinations.batch import Batch, canonical_json
 from processmaker_prefect.destinations.sql import Dialect, SqlDestination
@@ -42,6 +44,21 @@ _FIXES: list[tuple[type[Exception], str]] = [
 ]
 
 
+# One writer per DuckDB file in this process. The resources of one sync run side by side,
+# each with its own connection to the one database: their readers fetch while one of them
+# writes, and transactions (and schema changes) never overlap, so DuckDB's optimistic
+# concurrency has nothing to abort. Reentrant: a transaction may create a table.
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_of(path: str) -> threading.RLock:
+    if path == ":memory:":  # every connection is a database of its own
+        return threading.RLock()
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(str(Path(path).resolve()), threading.RLock())
+
+
 class DuckDBDestination(SqlDestination):
     """A DuckDB file (or ``:memory:``); one writer process at a time, as DuckDB requires."""
 
@@ -68,6 +85,7 @@ class DuckDBDestination(SqlDestination):
             config: dict[str, str | bool | int | float | list[str]] = (
                 {} if path == ":memory:" else {"memory_limit": memory_limit}
             )
+            self._writer = _writer_of(path)
             self._con = duckdb.connect(path, config=config)
             # TIMESTAMPTZ values come back in the session zone: make that UTC everywhere.
             self._con.execute("SET TimeZone = 'UTC'")
@@ -110,15 +128,24 @@ class DuckDBDestination(SqlDestination):
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self._con.begin()
-        try:
-            yield self._con
-        except BaseException:
-            # The connection may be gone already; the original error is the one to report.
-            with suppress(duckdb.Error):
-                self._con.rollback()
-            raise
-        self._con.commit()
+        with self._writer:
+            self._con.begin()
+            try:
+                yield self._con
+            except BaseException:
+                # The connection may be gone already; the original error is the one to report.
+                with suppress(duckdb.Error):
+                    self._con.rollback()
+                raise
+            self._con.commit()
+
+    def _create_state(self) -> None:
+        with self._writer:
+            super()._create_state()
+
+    def _ensure(self, spec: TableSpec, table: str) -> None:
+        with self._writer:
+            super()._ensure(spec, table)
 
     @contextmanager
     def _staged_batch(self, con: Any, table: str, batch: Batch) -> Iterator[str]:
@@ -134,6 +161,14 @@ class DuckDBDestination(SqlDestination):
             # own error (out of memory, a constraint...) is the one to report.
             with suppress(duckdb.Error):
                 con.unregister("_pm_batch")
+
+    def _may_hold(self, con: Any, table: str, source: str, key: str) -> bool:
+        # DuckDB's ON CONFLICT costs several times a plain INSERT (it probes and locks every
+        # row), and a first sync's batches are all new rows: one join of the batch's keys,
+        # a scan of the key column, tells which statement the batch needs.
+        # Names are quoted only after tasks.catalogue.spec_for accepted them.
+        join = f'{source} AS b JOIN "{table}" AS t ON t."{key}" = b."{key}"'
+        return con.execute(f"SELECT 1 FROM {join} LIMIT 1").fetchone() is not None  # noqa: S608
 
     def _json_param(self, value: Mapping[str, Any]) -> Any:
         return canonical_json(dict(value))

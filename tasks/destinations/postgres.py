@@ -43,6 +43,9 @@ _FIXES: list[tuple[type[Exception], str]] = [
 ]
 
 
+_SCHEMA_LOCK = 0x706D5F73796E63  # "pm_sync": the advisory lock key of the shared tables
+
+
 class PostgresDestination(SqlDestination):
     """A PostgreSQL database (current schema); psycopg 3, one connection, explicit transactions."""
 
@@ -80,6 +83,14 @@ class PostgresDestination(SqlDestination):
         except psycopg.Error as exc:
             cause, fix = self._explain(exc)
             raise DestinationError(f"PostgreSQL {self.label}: {cause}: {fix}") from exc
+
+    def _create_state(self) -> None:
+        # The resources of one sync open the database at once, and two concurrent CREATE TABLE
+        # IF NOT EXISTS of one name collide in PostgreSQL's catalogue (a duplicate pg_type
+        # row): the shared tables are created by one session at a time.
+        with self._con.transaction():
+            self._con.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            super()._create_state()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresDestination:

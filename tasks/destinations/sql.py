@@ -278,10 +278,14 @@ class SqlDestination(Destination):
         updates = [f'"{n}" = EXCLUDED."{n}"' for n in batch.names if n != key]
         updates.append('"_deleted_at" = NULL')
         with self._staged_batch(con, table, batch) as source:
-            con.execute(
-                f'INSERT INTO "{table}" ({names}) SELECT {select} FROM {source} '
-                f"ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
-            )
+            insert = f'INSERT INTO "{table}" ({names}) SELECT {select} FROM {source}'
+            if self._may_hold(con, table, source, key):
+                insert += f" ON CONFLICT ({key}) DO UPDATE SET {', '.join(updates)}"
+            con.execute(insert)
+
+    def _may_hold(self, con: Any, table: str, source: str, key: str) -> bool:
+        """Whether ``table`` may hold a key of ``source``; False makes the upsert an insert."""
+        return True
 
     def _write_state(
         self, con: Any, key: str, watermark: Watermark, pmql: str | None = None

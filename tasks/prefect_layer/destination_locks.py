@@ -1,15 +1,18 @@
 """One sync per destination at a time, across every worker: a Prefect concurrency limit of 1.
 
 The limit is named after the destination (``processmaker-sync-`` + scheme, host, port and
-database, or the DuckDB file's absolute path; never a user or password) and created with one
-slot on first use, so it shows in Prefect's UI under Concurrency. A sync that finds it held
-stops at once, like a deployment's ``CANCEL_NEW``: the sync holding it reads the same changes,
-and the next run resumes from the watermark. The slot is a lease, renewed while the sync runs,
-so a worker that dies holding it frees it within a minute. Outside a Prefect flow run, and on
-Prefect's ephemeral server (no ``PREFECT_API_URL``: ``pm-prefect sync`` on a laptop), nothing
-is locked here: that server lives and dies with the process, so no other worker shares it, and
-a lease held by a killed run would stay in its database with no server left to expire it. A
-DuckDB file still admits one writer process.
+database, or the DuckDB file's absolute path; never a user or password), and on PostgreSQL
+after the resource too (``...:5432:pm:requests``): there every resource has tables of its own
+and one sync runs several side by side, so two runs syncing different resources of one database
+do not wait for each other. A DuckDB file admits one writer process: its limit stays the whole
+file's. Each is created with one slot on first use, so it shows in Prefect's UI under
+Concurrency. A sync that finds it held stops at once, like a deployment's ``CANCEL_NEW``: the
+sync holding it reads the same changes, and the next run resumes from the watermark. The slot
+is a lease, renewed while the sync runs, so a worker that dies holding it frees it within a
+minute. Outside a Prefect flow run, and on Prefect's ephemeral server (no ``PREFECT_API_URL``:
+``pm-prefect sync`` on a laptop), nothing is locked here: that server lives and dies with the
+process, so no other worker shares it, and a lease held by a killed run would stay in its
+database with no server left to expire it. A DuckDB file still admits one writer process.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ def shared_prefect_server() -> bool:
     return bool(get_current_settings().api.url)
 
 
-def destination_lock_name(destination: str) -> str:
-    """``processmaker-sync-postgresql:db.example.com:5432:pm``, or the DuckDB file's path."""
+def destination_lock_name(destination: str, resource: str | None = None) -> str:
+    """``processmaker-sync-postgresql:db.example.com:5432:pm:requests`` (a resource's lock on
+    PostgreSQL), ``...:5432:pm`` (the database's), or the DuckDB file's path (a resource
+    given for a DuckDB file is ignored: the file has one lock)."""
     scheme, _, rest = destination.partition("://")
     if scheme.lower() == "duckdb":
         path = rest.removeprefix("/").partition("?")[0]  # options do not make another file
@@ -52,16 +57,19 @@ def destination_lock_name(destination: str) -> str:
     else:
         parts = urlsplit(destination)
         where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        if resource:
+            where = f"{where}/{resource}"
     return f"processmaker-sync-{scheme.lower()}:" + _BANNED.sub(":", where.strip("/"))
 
 
 @contextmanager
-def destination_lock(destination: str) -> Iterator[bool]:
-    """Hold the destination's limit for the block; yields False when another run holds it."""
+def destination_lock(destination: str, resource: str | None = None) -> Iterator[bool]:
+    """Hold the limit of the destination (on PostgreSQL: of ``resource`` in it) for the block;
+    yields False when another run holds it."""
     if FlowRunContext.get() is None or not shared_prefect_server():
         yield True
         return
-    name = destination_lock_name(destination)
+    name = destination_lock_name(destination, resource)
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
