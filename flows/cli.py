@@ -257,14 +257,16 @@ def sync(
     names = [r.strip() for r in resources.split(",") if r.strip()]
     for name in names:
         resource_for(name)  # a typo fails here in one line, not in Prefect's validation
-    if connection:
-        load_connection(connection)  # likewise an unknown block, listing the existing ones
+    # An unknown block fails here in one line, listing the existing ones. The loaded block is
+    # the parameter, so the run does not load it again (its stored parameters show the
+    # block's fields, secrets masked, as for any block passed to a flow).
+    block = load_connection(connection) if connection else None
     parameters: dict[str, Any] = {
         "resources": names,
         "collections": [int(c) for c in collections.split(",") if c.strip()],
         "destination": destination,
         "full_refresh": full_refresh,
-        "connection": connection,  # by name: the run's stored parameters hold only the name
+        "connection": block,
         "reconcile": reconcile,
         "filters": _filters(filter or []),
     }

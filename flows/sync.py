@@ -19,15 +19,15 @@ from processmaker_prefect import (
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
     ProcessMakerUnavailableError,
+    ResolvedConnection,
     TokenError,
     VaultError,
     check_destination_url,
-    connection_name,
     destination_lock,
     destination_lock_name,
     reconcile_resource,
     redact_userinfo,
-    resolve_settings,
+    resolve_connection,
     resource_for,
     sync_resource,
 )
@@ -119,8 +119,9 @@ def sync(
         resource_for(name).with_filter(filters.get(name))
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
-    block = connection_name(connection)
-    resolve_settings(connection)  # and on missing settings, before any task runs
+    # Once per run, and before any task runs (a missing setting fails here): every task gets
+    # the resolved settings instead of a block name it would load again.
+    resolved = resolve_connection(connection)
     with destination_lock(destination) as held:
         if not held:
             # Prefect makes a returned state the run's final state.
@@ -129,7 +130,9 @@ def sync(
                 f"the Prefect limit {destination_lock_name(destination)}); this run stops and "
                 "the next one resumes from the watermark"
             )
-        results, failures = _sync_all(names, destination, full_refresh, block, reconcile, filters)
+        results, failures = _sync_all(
+            names, destination, full_refresh, resolved, reconcile, filters
+        )
     create_markdown_artifact(
         key="processmaker-sync",
         markdown=_report(results, failures, destination),
@@ -149,7 +152,7 @@ def _sync_all(
     names: list[str],
     destination: str,
     full_refresh: bool,
-    connection: str | None,
+    connection: ResolvedConnection,
     reconcile: bool,
     filters: dict[str, str],
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:

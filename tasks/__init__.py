@@ -85,8 +85,10 @@ if TYPE_CHECKING:
     from processmaker_prefect.prefect_layer.blocks import (
         ConnectionParameter,
         ProcessMakerConnection,
+        ResolvedConnection,
         connection_name,
         load_connection,
+        resolve_connection,
         resolve_settings,
     )
     from processmaker_prefect.prefect_layer.connection import open_client
@@ -120,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "ProcessMakerPrefectError": "processmaker_prefect.errors",
     "ProcessMakerSettings": "processmaker_prefect.settings",
     "ProcessMakerUnavailableError": "processmaker_prefect.errors",
+    "ResolvedConnection": "processmaker_prefect.prefect_layer.blocks",
     "RESOURCES": "processmaker_prefect.catalogue",
     "RESOURCE_NAMES": "processmaker_prefect.catalogue",
     "TokenEndpoint": "processmaker_prefect.auth",
@@ -148,6 +151,7 @@ _EXPORTS: dict[str, str] = {
     "redact_userinfo": "processmaker_prefect.destinations",
     "reset_token_providers": "processmaker_prefect.auth",
     "reset_vault_sessions": "processmaker_prefect.vault",
+    "resolve_connection": "processmaker_prefect.prefect_layer.blocks",
     "resolve_settings": "processmaker_prefect.prefect_layer.blocks",
     "resource_for": "processmaker_prefect.catalogue",
     "run_checks": "processmaker_prefect.health_checks",
@@ -174,6 +178,7 @@ __all__ = [
     "ProcessMakerPrefectError",
     "ProcessMakerSettings",
     "ProcessMakerUnavailableError",
+    "ResolvedConnection",
     "TokenEndpoint",
     "TokenError",
     "VaultError",
@@ -202,6 +207,7 @@ __all__ = [
     "redact_userinfo",
     "reset_token_providers",
     "reset_vault_sessions",
+    "resolve_connection",
     "resolve_settings",
     "resource_for",
     "run_checks",

@@ -13,7 +13,8 @@ masked fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
 
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
@@ -35,8 +36,10 @@ from processmaker_prefect.settings import (
 __all__ = [
     "ConnectionParameter",
     "ProcessMakerConnection",
+    "ResolvedConnection",
     "connection_name",
     "load_connection",
+    "resolve_connection",
     "resolve_settings",
 ]
 
@@ -230,13 +233,57 @@ def connection_name(connection: ProcessMakerConnection | str | None) -> str | No
     return name
 
 
-def resolve_settings(
-    connection: ProcessMakerConnection | str | None,
-) -> tuple[ProcessMakerSettings, VaultSettings]:
-    """Settings from the block (or the block of that name) over the environment, or from the
-    environment alone."""
+@dataclass(frozen=True)
+class ResolvedConnection:
+    """A run's connection, resolved once: the block (or the environment) turned into settings.
+
+    A flow resolves it before its first task and hands it to every task, so a sync of N
+    resources loads the block once instead of once per task. Tasks of a flow run are threads
+    of its process: the object is passed by reference and never persisted (NO_CACHE tasks, no
+    result). ``ProcessMakerSettings`` holds no secret; ``VaultSettings`` may hold the Vault
+    login (a token, an AppRole secret id), masked in every repr and JSON dump, and pickling
+    is refused, so it cannot leave the process either.
+
+    Attributes:
+        name: The block's saved name (None: the environment, or an unsaved block).
+        settings: Where ProcessMaker is and how to call it.
+        vault_settings: Where Vault is and how to log in.
+    """
+
+    name: str | None
+    settings: ProcessMakerSettings
+    vault_settings: VaultSettings
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "A ResolvedConnection stays in its process (it may hold the Vault login): pass "
+            "the block's name to work in another process"
+        )
+
+
+def resolve_connection(
+    connection: ProcessMakerConnection | ResolvedConnection | str | None,
+) -> ResolvedConnection:
+    """The block (or the block of that name, or the environment) as settings, once.
+
+    Raises:
+        ConfigurationError: no block of that name, or a required setting is missing.
+    """
+    if isinstance(connection, ResolvedConnection):
+        return connection
     if isinstance(connection, str) and connection:
         connection = load_connection(connection)
     if isinstance(connection, ProcessMakerConnection):
-        return connection.settings()
-    return load_settings(ProcessMakerSettings), load_settings(VaultSettings)
+        return ResolvedConnection(connection._block_document_name, *connection.settings())
+    return ResolvedConnection(
+        None, load_settings(ProcessMakerSettings), load_settings(VaultSettings)
+    )
+
+
+def resolve_settings(
+    connection: ProcessMakerConnection | ResolvedConnection | str | None,
+) -> tuple[ProcessMakerSettings, VaultSettings]:
+    """Settings from the block (or the block of that name) over the environment, or from the
+    environment alone."""
+    resolved = resolve_connection(connection)
+    return resolved.settings, resolved.vault_settings
