@@ -320,6 +320,31 @@ def automations(*, notify: str) -> int:
     return 0
 
 
+@app.command
+def serve(*, limit: int | None = None) -> int:
+    """Serve every flow with its schedule from this process, until Ctrl-C.
+
+    The single-machine way to run the flows: the deployments and schedules of the package's
+    prefect.yaml, on Prefect's own ``serve`` (no work pool, no worker, no checkout). Point
+    PREFECT_API_URL at a Prefect server; runs read VAULT_* and PROCESSMAKER_* from this
+    process's environment, or the ProcessMaker Connection block a run names. Stopping pauses
+    the schedules (Prefect's default), so no runs pile up while nothing serves them.
+
+    Args:
+        limit: At most this many flow runs at once (default: no limit).
+    """
+    # This module quiets Prefect to WARNING for the commands' own output; served runs log to
+    # the UI at Prefect's default level, as a worker's runs do.
+    if os.environ.get("PREFECT_LOGGING_LEVEL") == "WARNING":
+        del os.environ["PREFECT_LOGGING_LEVEL"]
+    from prefect import serve as serve_deployments
+
+    from processmaker_prefect.flows.deployments import runner_deployments
+
+    serve_deployments(*runner_deployments(), limit=limit)
+    return 0
+
+
 def _filters(items: list[str]) -> dict[str, str]:
     from processmaker_prefect import ConfigurationError
 

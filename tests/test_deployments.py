@@ -8,6 +8,7 @@ block schema read back from the server.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import time
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ import duckdb
 import pytest
 
 from processmaker_prefect import RESOURCE_NAMES
-from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
+from tests.fixtures.prefect_server import BIN, prefect_rest
 from tests.test_forms import null_toggles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,6 +46,19 @@ def test_deploy_all_registers_five_deployments_with_their_schedules(
     assert by_name["reconcile"]["global_concurrency_limit"] is None
     assert by_name["reconcile"]["parameters"]["reconcile"] is True
     assert by_name["sync"]["work_pool_name"] == "processmaker"
+
+
+def test_deployments_import_the_installed_package_after_installing_it(
+    deployments: list[dict[str, Any]],
+) -> None:
+    for deployment in deployments:
+        # A module path: the worker imports the flow from the installed package.
+        assert deployment["entrypoint"].startswith("processmaker_prefect.flows.")
+        assert ":" not in deployment["entrypoint"]
+        (step,) = deployment["pull_steps"]
+        script = step["prefect.deployments.steps.run_shell_script"]["script"]
+        assert script.startswith("python -m pip install ")
+        assert script.endswith(" processmaker-prefect[postgres]")
 
 
 @pytest.mark.parametrize(
@@ -94,6 +108,7 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
     prefect_api: dict[str, str],
     deployments: list[dict[str, Any]],
     pm_env: dict[str, str],
+    installed_wheel: Path,
     tmp_path: Path,
 ) -> None:
     env = {**prefect_api, **pm_env}
@@ -106,10 +121,15 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
         {"parameters": {"destination": f"duckdb:///{destination}", "resources": ["users"]}},
     )
     assert isinstance(run, dict)
+    # Started as from the package's virtualenv (its bin/ first on PATH, so the pull step's
+    # `python` is the worker's), in a directory that is not the checkout, with the package
+    # from the built wheel.
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(installed_wheel)
     worker = subprocess.Popen(
         [str(BIN / "prefect"), "worker", "start", "--pool", "processmaker", "--run-once"],
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,14 +1,12 @@
 """The wheel: one top-level package with its data, and it lives beside a user's own code.
 
-The wheel is built from a copy of the files it is made of (not the checkout, whose build/
-folder ``make lint`` uses) and installed with ``pip install --no-deps --target``; the user's
-code runs with the venv's Python from a temporary directory, the wheel on PYTHONPATH.
+The wheel (tests/fixtures/wheel.py) is installed with ``pip install --no-deps --target``; the
+user's code runs with the venv's Python from a temporary directory, the wheel on PYTHONPATH.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -21,40 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 pytestmark = pytest.mark.slow
-
-# What the wheel is built from: the pyproject's own inputs.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "prefect.yaml", "tasks", "flows", "sandbox")
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = tmp_path_factory.mktemp("source")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in SOURCES:
-        path = ROOT / name
-        if path.is_dir():
-            shutil.copytree(path, source / name, symlinks=True, ignore=ignore)
-        else:
-            shutil.copy2(path, source / name)
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [PYTHON, "-m", "pip", "wheel", "--quiet", "--no-deps",
-         "--wheel-dir", str(out), str(source)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    (found,) = out.glob("processmaker_prefect-*.whl")
-    return found
-
-
-@pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-         str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return target
 
 
 def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
@@ -138,7 +102,7 @@ LAYOUTS = {
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_a_user_layout_works_beside_the_package(
-    installed: Path, tmp_path: Path, layout: str
+    installed_wheel: Path, tmp_path: Path, layout: str
 ) -> None:
     files = dict(LAYOUTS[layout])
     check = files.pop("check")
@@ -156,7 +120,7 @@ def test_a_user_layout_works_beside_the_package(
         )
     env = {
         **os.environ,
-        "PYTHONPATH": str(installed),
+        "PYTHONPATH": str(installed_wheel),
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
     }
     done = subprocess.run(
@@ -165,7 +129,7 @@ def test_a_user_layout_works_beside_the_package(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     # Ours came from the wheel, not from the checkout's editable install.
-    assert done.stdout.strip().startswith(str(installed))
+    assert done.stdout.strip().startswith(str(installed_wheel))
 
 
 def test_the_version_has_one_source_and_costs_no_prefect_import() -> None:
