@@ -140,3 +140,22 @@ def test_the_version_has_one_source_and_costs_no_prefect_import() -> None:
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert done.stdout.split() == [version, "False"]
+
+
+def test_the_lowest_versions_ci_tests_are_the_declared_lower_bounds() -> None:
+    """.ci/run tests the lowest versions of .ci/lowest.txt: they must be pyproject's bounds."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+    lower = {}
+    for requirement in declared:
+        name, _, rest = requirement.partition(">=")
+        lower[name.split("[")[0].strip()] = rest.split(",")[0].strip()
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / ".ci" / "lowest.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for name in ("prefect", "hvac", "duckdb", "psycopg"):
+        assert pins[name] == lower[name], name
+    for line in (ROOT / ".ci" / "unit-tests.txt").read_text().splitlines():
+        assert line.startswith("#") or (ROOT / line).is_file(), line
