@@ -8,7 +8,6 @@ block schema read back from the server.
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import time
 from datetime import datetime, timedelta
@@ -55,10 +54,15 @@ def test_deployments_import_the_installed_package_after_installing_it(
         # A module path: the worker imports the flow from the installed package.
         assert deployment["entrypoint"].startswith("processmaker_prefect.flows.")
         assert ":" not in deployment["entrypoint"]
-        (step,) = deployment["pull_steps"]
-        script = step["prefect.deployments.steps.run_shell_script"]["script"]
-        assert script.startswith("python -m pip install ")
-        assert script.endswith(" processmaker-prefect[postgres]")
+        write, install = deployment["pull_steps"]
+        script = write["prefect.deployments.steps.run_shell_script"]["script"]
+        assert "processmaker-prefect[postgres]" in script
+        # pip of the flow run's own Python, not whichever `python` is first on PATH.
+        assert install["prefect.deployments.steps.pip_install_requirements"] == {
+            "id": "install-processmaker-prefect",
+            "requirements_file": "processmaker-prefect.requirements.txt",
+            "stream_output": False,
+        }
 
 
 @pytest.mark.parametrize(
@@ -121,10 +125,8 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
         {"parameters": {"destination": f"duckdb:///{destination}", "resources": ["users"]}},
     )
     assert isinstance(run, dict)
-    # Started as from the package's virtualenv (its bin/ first on PATH, so the pull step's
-    # `python` is the worker's), in a directory that is not the checkout, with the package
-    # from the built wheel.
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    # In a directory that is not the checkout, with the package from the built wheel (the
+    # pull step finds it installed). The worker's bin/ need not be on PATH.
     env["PYTHONPATH"] = str(installed_wheel)
     worker = subprocess.Popen(
         [str(BIN / "prefect"), "worker", "start", "--pool", "processmaker", "--run-once"],
