@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from processmaker_prefect.auth.credentials import ProcessMakerCredentials
 from processmaker_prefect.auth.expiry import REFRESH_TOKEN_LIFETIME, Horizon, credential_horizons
 from processmaker_prefect.events import emit, instance_resource, reset_emitted, secret_resource
+from processmaker_prefect.prefect_layer.event_sink import install_event_sink
 from processmaker_prefect.settings import VaultSettings
 from processmaker_prefect.vault import VaultSecret, VaultSecrets
 from tests.fixtures.openbao import PM_POLICY, OpenBao
@@ -55,6 +56,7 @@ def test_an_unknown_event_name_is_refused() -> None:
 
 
 def test_identical_reports_are_sent_once(prefect_server: None) -> None:
+    install_event_sink()  # the Prefect layer's sink: events.py holds only the hook
     resource = instance_resource("http://127.0.0.1:1")
     sends = [
         emit("processmaker.token.refused", resource, payload={"cause": "x"}, once="k1")

@@ -359,9 +359,11 @@ def _open_session(settings: ProcessMakerSettings) -> requests.Session:
 
 
 def _session_identity(settings: ProcessMakerSettings) -> Hashable:
-    """What a pooled session is built from: the instance, its TLS, retries and pool size."""
+    """The instance (its URL and the secret its calls are made with), and what the session is
+    built from: TLS, retries, pool size, breaker."""
     return (
         settings.url,
+        settings.secret,
         settings.verify_tls,
         settings.ca_bundle,
         settings.retries,
