@@ -97,7 +97,8 @@ def test_serve_runs_every_deployment_with_its_schedule_from_one_process(
         for name, config in expected.items():
             crons = [s["schedule"]["cron"] for s in by_name[name]["schedules"]]
             assert crons == [s["cron"] for s in config.get("schedules") or []]
-            assert by_name[name]["entrypoint"] == config["entrypoint"]
+            # Served by module path (module.flow: serve runs no pull step).
+            assert by_name[name]["entrypoint"] == config["entrypoint"].replace(":", ".")
             assert by_name[name]["work_pool_name"] is None  # served here, not by a worker
         assert by_name["reconcile"]["parameters"] == {"reconcile": True}
 
