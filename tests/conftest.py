@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.fixtures.vault_tls",
     "tests.fixtures.vault_agent",
     "tests.fixtures.prefect_server",
+    "tests.fixtures.wheel",
 ]
 
 # Fixtures that start one `prefect server start` per worker: their modules share a worker.

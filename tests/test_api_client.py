@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ import requests
 from prefect.cache_policies import NO_CACHE
 
 from processmaker_prefect.api import ProcessMakerClient
-from processmaker_prefect.api.pagination import KeysetCursor, KeysetPaginator
 from processmaker_prefect.api.transport import ApiRetry
 from processmaker_prefect.errors import (
     MalformedResponseError,
@@ -399,52 +397,6 @@ def test_create_collection_record(client: ProcessMakerClient) -> None:
     record = client.create_collection_record(1, {"name": "ACME", "tier": 2})
     assert record["collection_id"] == 1
     assert record["data"]["name"] == "ACME"
-
-
-# -- keyset paging against the sandbox ---------------------------------------------------
-
-
-def _all_requests(client: ProcessMakerClient) -> dict[int, str]:
-    rows = client.iter_records("/requests", {"order_by": "id"}, per_page=500)
-    return {row["id"]: row["updated_at"] for row in rows}
-
-
-@pytest.mark.parametrize("ties_sorted_by_id", [True, False])
-def test_keyset_reads_every_request_once(
-    client: ProcessMakerClient, ties_sorted_by_id: bool
-) -> None:
-    expected = _all_requests(client)
-    paginator = KeysetPaginator(37, ties_sorted_by_id=ties_sorted_by_id)
-    seen = [row["id"] for page in client.list_changed("/requests", paginator) for row in page]
-    assert len(seen) == len(set(seen)) == len(expected)
-    assert set(seen) == set(expected)
-
-
-def test_keyset_under_churn_loses_nothing(
-    client: ProcessMakerClient, sandbox_reset: SandboxControl
-) -> None:
-    # The server clock, learnt from a write; rows written from now on fall above `until`.
-    now = datetime.fromisoformat(sandbox_reset.mutate(1)["updated_at"])
-    until = now - timedelta(seconds=1)
-    sandbox_reset.set_faults(churn=5)  # every list call first updates five random rows
-    first = KeysetPaginator(50, until=until)
-    seen: dict[int, str] = {}
-    for page in client.list_changed("/requests", first):
-        seen.update({row["id"]: row["updated_at"] for row in page})
-    sandbox_reset.clear_faults()
-    # The next run starts at the cursor and picks up whatever moved meanwhile.
-    second = KeysetPaginator(50, cursor=KeysetCursor.from_dict(first.cursor.as_dict()))
-    for page in client.list_changed("/requests", second):
-        seen.update({row["id"]: row["updated_at"] for row in page})
-    assert seen == _all_requests(client)
-
-
-def test_keyset_with_extra_pmql_keeps_the_callers_filter(client: ProcessMakerClient) -> None:
-    paginator = KeysetPaginator(40, pmql='status = "COMPLETED"')
-    rows = [row for page in client.list_changed("/requests", paginator) for row in page]
-    expected = client.get_page("/requests", {"pmql": 'status = "COMPLETED"', "per_page": 1})
-    assert len(rows) == expected["meta"]["total"] > 0
-    assert {row["status"] for row in rows} == {"COMPLETED"}
 
 
 # -- the thin tasks ----------------------------------------------------------------------

@@ -1,29 +1,23 @@
-"""Paginator state machines, driven by in-memory fetch functions.
+"""The page-number paginator's state machine, driven by in-memory fetch functions.
 
-These are pure-logic tests of tasks/_pagination.py: the paginators take a ``fetch(params)``
-callable and hold no HTTP code. The same paginators run against the real sandbox in
-tests/test_processmaker.py. The in-memory keyset fake below exists because it can do what
-no cooperative server does on demand: return rows with equal timestamps in shuffled order,
-as ProcessMaker (one ``order_by`` column, no tie-breaker) may.
+These are pure-logic tests of processmaker_prefect.api.pagination: the paginator takes a
+``fetch(params)`` callable and holds no HTTP code. It runs against the real sandbox in
+tests/test_api_client.py.
 """
 
 from __future__ import annotations
 
-import random
-import re
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from processmaker_prefect.api.pagination import KeysetCursor, KeysetPaginator, PageNumberPaginator
+from processmaker_prefect.api.pagination import PageNumberPaginator
 from processmaker_prefect.errors import MalformedResponseError
 from processmaker_prefect.times import pmql_time
-
-T0 = datetime(2025, 8, 14, 0, 50, 2, tzinfo=UTC)
 
 
 def envelope(rows: list[dict[str, Any]], page: int, per_page: int, total: int) -> dict[str, Any]:
@@ -128,137 +122,3 @@ def test_pmql_time_is_utc_seconds() -> None:
     assert pmql_time(datetime(2025, 8, 14, 2, 50, 2)) == "2025-08-14 02:50:02"  # naive: UTC
     local = datetime(2025, 8, 14, 4, 50, 2, tzinfo=ZoneInfo("Europe/Berlin"))
     assert pmql_time(local) == "2025-08-14 02:50:02"
-
-
-def test_keyset_params_window_bound_and_extra_pmql() -> None:
-    paginator = KeysetPaginator(
-        50,
-        cursor=KeysetCursor(T0, 42),
-        until=T0 + timedelta(hours=1),
-        pmql='status = "ACTIVE"',
-    )
-    assert paginator.next_params() == {
-        "page": 1,
-        "per_page": 50,
-        "order_by": "updated_at",
-        "order_direction": "asc",
-        "pmql": '(modified > "2025-08-14 00:50:02" OR (modified = "2025-08-14 00:50:02" '
-        'AND id > 42)) AND modified <= "2025-08-14 01:50:02" AND (status = "ACTIVE")',
-    }
-
-
-def test_keyset_first_run_has_no_lower_bound() -> None:
-    params = KeysetPaginator(10).next_params()
-    assert "pmql" not in params
-    assert params["order_by"] == "updated_at"
-
-
-def test_keyset_cursor_round_trips_through_json() -> None:
-    cursor = KeysetCursor(T0, 7)
-    assert cursor.as_dict() == {"modified": "2025-08-14T00:50:02+00:00", "id": 7}
-    assert KeysetCursor.from_dict(cursor.as_dict()) == cursor
-    assert KeysetCursor.from_dict({"modified": None}) == KeysetCursor()
-
-
-_CLAUSE = re.compile(
-    r'\(modified > "(?P<t>[^"]+)" OR \(modified = "(?P=t)" AND id > (?P<n>\d+)\)\)'
-    r'|modified = "(?P<tie>[^"]+)" AND id > (?P<after>\d+)'
-)
-
-
-class MovingSet:
-    """Rows with second-resolution timestamps, filtered by the keyset PMQL shapes.
-
-    Equal timestamps come back in random order unless ``ties_by_id``; ``on_fetch`` may
-    change rows between requests, as other users of ProcessMaker do.
-    """
-
-    def __init__(self, rows: int, *, ties_by_id: bool, seed: int = 3) -> None:
-        self.rng = random.Random(seed)
-        self.ties_by_id = ties_by_id
-        # Many rows share a second: ties are the norm, as with bulk updates.
-        self.rows = {
-            i: T0 + timedelta(seconds=self.rng.randrange(rows // 8)) for i in range(1, rows + 1)
-        }
-        self.clock = T0 + timedelta(seconds=rows)
-        self.requests = 0
-        self.on_fetch = lambda: None
-
-    def touch(self, ident: int) -> None:
-        self.clock += timedelta(seconds=1)
-        self.rows[ident] = self.clock
-
-    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.requests += 1
-        self.on_fetch()
-        match = _CLAUSE.search(params.get("pmql", ""))
-        keys = [(t, i) for i, t in self.rows.items()]
-        if match and match["t"]:
-            t = datetime.fromisoformat(match["t"]).replace(tzinfo=UTC)
-            keys = [(ts, i) for ts, i in keys if (ts, i) > (t, int(match["n"]))]
-        elif match:
-            t = datetime.fromisoformat(match["tie"]).replace(tzinfo=UTC)
-            keys = [(ts, i) for ts, i in keys if ts == t and i > int(match["after"])]
-        if params["order_by"] == "id":
-            keys.sort(key=lambda k: k[1])
-        elif self.ties_by_id:
-            keys.sort()
-        else:
-            self.rng.shuffle(keys)
-            keys.sort(key=lambda k: k[0])  # stable: ties stay shuffled
-        chosen = keys[: params["per_page"]]
-        rows = [{"id": i, "updated_at": ts.isoformat()} for ts, i in chosen]
-        return envelope(rows, 1, params["per_page"], len(keys))
-
-
-@pytest.mark.parametrize("ties_by_id", [True, False])
-def test_keyset_reads_every_row_once_when_nothing_changes(ties_by_id: bool) -> None:
-    data = MovingSet(500, ties_by_id=ties_by_id)
-    paginator = KeysetPaginator(20, ties_sorted_by_id=ties_by_id)
-    seen = [row["id"] for page in paginator.pages(data) for row in page]
-    assert sorted(seen) == list(range(1, 501))
-    assert len(seen) == 500
-    last = max(data.rows.items(), key=lambda kv: (kv[1], kv[0]))
-    assert paginator.cursor == KeysetCursor(last[1], last[0])
-
-
-def test_keyset_with_shuffled_ties_loses_rows_if_told_ties_are_sorted() -> None:
-    data = MovingSet(500, ties_by_id=False)
-    paginator = KeysetPaginator(20, ties_sorted_by_id=True, where="GET /api/1.0/requests")
-    with pytest.raises(MalformedResponseError, match="equal timestamps are not sorted by id"):
-        list(paginator.pages(data))
-
-
-@pytest.mark.parametrize("ties_by_id", [True, False])
-def test_keyset_under_churn_misses_no_row(ties_by_id: bool) -> None:
-    data = MovingSet(400, ties_by_id=ties_by_id)
-    rng = random.Random(9)
-    data.on_fetch = lambda: [data.touch(rng.randrange(1, 401)) for _ in range(3)]
-    paginator = KeysetPaginator(25, ties_sorted_by_id=ties_by_id)
-    seen = {row["id"] for page in paginator.pages(data) for row in page}
-    assert seen == set(range(1, 401))
-
-
-def test_keyset_resumes_from_cursor_and_reads_only_later_changes() -> None:
-    data = MovingSet(100, ties_by_id=False)
-    first = KeysetPaginator(30)
-    list(first.pages(data))
-    for ident in (5, 50, 95):
-        data.touch(ident)
-    second = KeysetPaginator(30, cursor=first.cursor)
-    assert [row["id"] for page in second.pages(data) for row in page] == [5, 50, 95]
-
-
-def test_keyset_detects_a_server_that_ignores_the_window() -> None:
-    rows = [{"id": i, "updated_at": T0.isoformat()} for i in (1, 2)]
-    paginator = KeysetPaginator(2, ties_sorted_by_id=True, where="GET /api/1.0/requests")
-    pages = paginator.pages(lambda params: envelope(rows, 1, 2, 2))
-    next(pages)
-    with pytest.raises(MalformedResponseError, match=r"^GET /api/1.0/requests: keyset made no"):
-        next(pages)
-
-
-def test_keyset_rejects_rows_without_a_timestamp() -> None:
-    paginator = KeysetPaginator(2, where="GET /api/1.0/tasks")
-    with pytest.raises(MalformedResponseError, match="timestamp is not ISO-8601"):
-        list(paginator.pages(lambda params: envelope([{"id": 1}], 1, 2, 1)))

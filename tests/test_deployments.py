@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from processmaker_prefect import OFFERED_RESOURCES
-from tests.fixtures.prefect_server import BIN, ROOT, prefect_rest
+from tests.fixtures.prefect_server import BIN, prefect_rest
 from tests.test_forms import null_toggles
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -50,6 +50,27 @@ def test_deploy_all_registers_six_deployments_with_their_schedules(
     assert by_name["reconcile"]["global_concurrency_limit"] is None
     assert by_name["reconcile"]["parameters"]["reconcile"] is True
     assert by_name["sync"]["work_pool_name"] == "processmaker"
+
+
+def test_deployments_import_the_installed_package_after_installing_it(
+    deployments: list[dict[str, Any]],
+) -> None:
+    for deployment in deployments:
+        # A module path: the worker imports the flow from the installed package, after the
+        # pull step (Prefect 3.4 imports a colon-less module path before it).
+        module, _, flow = deployment["entrypoint"].partition(":")
+        assert module.startswith("processmaker_prefect.flows.")
+        assert "/" not in module
+        assert flow.isidentifier()
+        write, install = deployment["pull_steps"]
+        script = write["prefect.deployments.steps.run_shell_script"]["script"]
+        assert "processmaker-prefect[postgres]" in script
+        # pip of the flow run's own Python, not whichever `python` is first on PATH.
+        assert install["prefect.deployments.steps.pip_install_requirements"] == {
+            "id": "install-processmaker-prefect",
+            "requirements_file": "processmaker-prefect.requirements.txt",
+            "stream_output": False,
+        }
 
 
 @pytest.mark.parametrize(
@@ -189,6 +210,7 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
     prefect_api: dict[str, str],
     deployments: list[dict[str, Any]],
     pm_env: dict[str, str],
+    installed_wheel: Path,
     tmp_path: Path,
 ) -> None:
     env = {**prefect_api, **pm_env}
@@ -201,10 +223,13 @@ def test_worker_runs_the_sync_deployment_into_duckdb(
         {"parameters": {"destination": f"duckdb:///{destination}", "resources": ["users"]}},
     )
     assert isinstance(run, dict)
+    # In a directory that is not the checkout, with the package from the built wheel (the
+    # pull step finds it installed). The worker's bin/ need not be on PATH.
+    env["PYTHONPATH"] = str(installed_wheel)
     worker = subprocess.Popen(
         [str(BIN / "prefect"), "worker", "start", "--pool", "processmaker", "--run-once"],
         env=env,
-        cwd=ROOT,
+        cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -17,7 +17,6 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
 
-from processmaker_prefect import install_event_sink
 from processmaker_prefect.auth.credentials import ProcessMakerCredentials
 from processmaker_prefect.auth.expiry import REFRESH_TOKEN_LIFETIME, Horizon, credential_horizons
 from processmaker_prefect.events import (
@@ -72,7 +71,6 @@ def test_an_unknown_event_name_is_refused() -> None:
 
 
 def test_identical_reports_are_sent_once(prefect_server: None) -> None:
-    install_event_sink()  # what importing the Prefect layer does; this module may not have
     resource = instance_resource("http://127.0.0.1:1")
     sends = [
         emit("processmaker.token.refused", resource, payload={"cause": "x"}, once="k1")

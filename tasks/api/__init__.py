@@ -16,20 +16,13 @@ from processmaker_prefect.api.client import (
     api_path,
     process_session,
 )
-from processmaker_prefect.api.pagination import (
-    KeysetCursor,
-    KeysetPaginator,
-    Page,
-    PageNumberPaginator,
-)
+from processmaker_prefect.api.pagination import Page, PageNumberPaginator
 from processmaker_prefect.api.task_actions import TaskOutcome, apply_task_action
 from processmaker_prefect.api.tls import check_transport, verify_option
 
 __all__ = [
     "API_PREFIX",
     "CircuitBreaker",
-    "KeysetCursor",
-    "KeysetPaginator",
     "Page",
     "PageNumberPaginator",
     "ProcessMakerClient",

@@ -8,8 +8,7 @@ bearer header and renews the token once on a 401; whatever 401 is left is final 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +17,7 @@ import requests
 from processmaker_prefect.api.bodies import list_envelope
 from processmaker_prefect.api.breaker import CircuitBreaker, breaker_for
 from processmaker_prefect.api.page_reads import PageRetry
-from processmaker_prefect.api.pagination import KeysetPaginator, Page, PageNumberPaginator
+from processmaker_prefect.api.pagination import Page, PageNumberPaginator
 from processmaker_prefect.api.tls import verify_option
 from processmaker_prefect.api.transport import (
     DEFAULT_USER_AGENT,
@@ -277,15 +276,6 @@ class ProcessMakerClient:
         ):
             yield from page
 
-    def list_changed(
-        self, path: str, paginator: KeysetPaginator, params: Mapping[str, Any] | None = None
-    ) -> Iterator[Page]:
-        """``GET /api/1.0{path}?pmql=<window>``: pages of rows changed after ``paginator.cursor``.
-
-        Persist ``paginator.cursor`` after a page is safely stored to resume from there.
-        """
-        return paginator.pages(partial(self.get_page, path), params)
-
     # -- specific endpoints ---------------------------------------------------------------
 
     def get_user(self, user_id: int) -> dict[str, Any]:
@@ -388,9 +378,26 @@ def _open_session(settings: ProcessMakerSettings) -> requests.Session:
     )
 
 
-# Every task run in the process reuses these connections instead of opening new ones.
+def _session_identity(settings: ProcessMakerSettings) -> Hashable:
+    """The instance (its URL and the secret its calls are made with), and what the session is
+    built from: TLS, retries, pool size, breaker."""
+    return (
+        settings.url,
+        settings.secret,
+        settings.verify_tls,
+        settings.ca_bundle,
+        settings.retries,
+        settings.backoff,
+        _pool_size(settings),
+        settings.breaker_threshold,
+        settings.breaker_cooldown,
+    )
+
+
+# Every task run in the process reuses these connections instead of opening new ones; a
+# connection that differs only in how it lists (page_size, sync_lag, ...) shares them.
 _SESSIONS: ProcessCache[ProcessMakerSettings, requests.Session] = ProcessCache(
-    _open_session, requests.Session.close
+    _open_session, requests.Session.close, identity=_session_identity
 )
 
 

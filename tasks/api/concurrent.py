@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import TypeVar
 
 __all__ = ["ordered_map"]
@@ -40,7 +41,8 @@ def ordered_map(fn: Callable[[A], R], items: Iterator[A], concurrency: int) -> I
                     item = next(items)
                 except StopIteration:
                     break
-                pending.append(pool.submit(fn, item))
+                # The caller's context (e.g. the Prefect run its log lines belong to) goes along.
+                pending.append(pool.submit(copy_context().run, fn, item))
             if not pending:
                 return
             yield pending.popleft().result()

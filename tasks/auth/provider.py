@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import requests
@@ -221,9 +221,23 @@ def _open_provider(key: tuple[ProcessMakerSettings, VaultSettings]) -> TokenProv
     )
 
 
-# Keyed by both frozen settings models: hashed by value, secrets included.
+# What a provider is built from: the instance, its secret, how to reach its token endpoint and
+# how to hold the token. Listing options (page_size, max_concurrency, sync_lag, ...) are not
+# in it, so connections that differ only there share one grant.
+_PROVIDER_FIELDS = (
+    "url", "secret", "auth", "allow_insecure_http", "ca_bundle", "verify_tls", "timeout",
+    "retries", "backoff", "share_token", "token_leeway", "token_min_interval",
+)  # fmt: skip
+
+
+def _provider_identity(key: tuple[ProcessMakerSettings, VaultSettings]) -> Hashable:
+    settings, vault_settings = key
+    # The Vault settings are all identity (where Vault is and how to log in), hashed by value.
+    return tuple(getattr(settings, name) for name in _PROVIDER_FIELDS), vault_settings
+
+
 _PROVIDERS: ProcessCache[tuple[ProcessMakerSettings, VaultSettings], TokenProvider] = ProcessCache(
-    _open_provider
+    _open_provider, identity=_provider_identity
 )
 
 

@@ -1,6 +1,8 @@
 """A Prefect block for a ProcessMaker connection, editable in the UI and picked in flow forms.
 
-Register it with ``prefect block register -m tasks.blocks``. Only the URL is required (which
+Prefect registers it on its own: the package's ``prefect.collections`` entry point names this
+module (``prefect block register -m processmaker_prefect.prefect_layer.blocks`` does it by
+hand). Only the URL is required (which
 also lets Prefect's block picker validate a flow form). Every other empty field falls back to
 the worker's environment (``PROCESSMAKER_*``, ``VAULT_*``), so a block can name the instance
 and its Vault secret while the Vault login still comes from the worker. Titles and
@@ -11,7 +13,8 @@ masked fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
 
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
@@ -34,13 +37,19 @@ from processmaker_prefect.settings import (
 __all__ = [
     "ConnectionParameter",
     "ProcessMakerConnection",
+    "ResolvedConnection",
     "connection_name",
     "load_connection",
+    "resolve_connection",
     "resolve_settings",
     "saved_connection_names",
 ]
 
 SLUG = "processmaker-connection"
+# Where the block is documented, and its logo in Prefect's block catalogue (ProcessMaker's
+# GitHub avatar: a square PNG that GitHub serves for any organisation at this address).
+DOCS_URL = "https://processmaker-prefect.readthedocs.io/en/latest/pages/deploy/"
+LOGO_URL = "https://github.com/ProcessMaker.png"
 
 
 def _about(name: str, *, vault: bool = False, always: bool = False) -> str:
@@ -80,6 +89,8 @@ class ProcessMakerConnection(Block):
 
     _block_type_name = "ProcessMaker Connection"
     _block_type_slug = SLUG
+    _documentation_url = DOCS_URL  # type: ignore[assignment]  # pydantic's HttpUrl takes a str
+    _logo_url = LOGO_URL  # type: ignore[assignment]
     _description = (
         "A ProcessMaker 4 instance and the Vault secret holding its credentials. Only the URL "
         "is required: every empty field falls back to the worker's environment "
@@ -92,7 +103,8 @@ Python:
 ```python
 from processmaker_prefect import ProcessMakerConnection
 
-with ProcessMakerConnection.load("BLOCK_NAME").get_client() as client:
+connection = ProcessMakerConnection.load("BLOCK_NAME")
+with connection.get_client() as client:
     user = client.get_user(1)
 ```
 
@@ -241,13 +253,57 @@ def connection_name(connection: ProcessMakerConnection | str | None) -> str | No
     return name
 
 
-def resolve_settings(
-    connection: ProcessMakerConnection | str | None,
-) -> tuple[ProcessMakerSettings, VaultSettings]:
-    """Settings from the block (or the block of that name) over the environment, or from the
-    environment alone."""
+@dataclass(frozen=True)
+class ResolvedConnection:
+    """A run's connection, resolved once: the block (or the environment) turned into settings.
+
+    A flow resolves it before its first task and hands it to every task, so a sync of N
+    resources loads the block once instead of once per task. Tasks of a flow run are threads
+    of its process: the object is passed by reference and never persisted (NO_CACHE tasks, no
+    result). ``ProcessMakerSettings`` holds no secret; ``VaultSettings`` may hold the Vault
+    login (a token, an AppRole secret id), masked in every repr and JSON dump, and pickling
+    is refused, so it cannot leave the process either.
+
+    Attributes:
+        name: The block's saved name (None: the environment, or an unsaved block).
+        settings: Where ProcessMaker is and how to call it.
+        vault_settings: Where Vault is and how to log in.
+    """
+
+    name: str | None
+    settings: ProcessMakerSettings
+    vault_settings: VaultSettings
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(
+            "A ResolvedConnection stays in its process (it may hold the Vault login): pass "
+            "the block's name to work in another process"
+        )
+
+
+def resolve_connection(
+    connection: ProcessMakerConnection | ResolvedConnection | str | None,
+) -> ResolvedConnection:
+    """The block (or the block of that name, or the environment) as settings, once.
+
+    Raises:
+        ConfigurationError: no block of that name, or a required setting is missing.
+    """
+    if isinstance(connection, ResolvedConnection):
+        return connection
     if isinstance(connection, str) and connection:
         connection = load_connection(connection)
     if isinstance(connection, ProcessMakerConnection):
-        return connection.settings()
-    return load_settings(ProcessMakerSettings), load_settings(VaultSettings)
+        return ResolvedConnection(connection._block_document_name, *connection.settings())
+    return ResolvedConnection(
+        None, load_settings(ProcessMakerSettings), load_settings(VaultSettings)
+    )
+
+
+def resolve_settings(
+    connection: ProcessMakerConnection | ResolvedConnection | str | None,
+) -> tuple[ProcessMakerSettings, VaultSettings]:
+    """Settings from the block (or the block of that name) over the environment, or from the
+    environment alone."""
+    resolved = resolve_connection(connection)
+    return resolved.settings, resolved.vault_settings

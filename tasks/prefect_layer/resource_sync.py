@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from processmaker_prefect.catalogue import resource_for
 from processmaker_prefect.destinations import open_destination
 from processmaker_prefect.errors import retry_on_retriable
-from processmaker_prefect.prefect_layer.blocks import resolve_settings
+from processmaker_prefect.prefect_layer.blocks import ResolvedConnection, resolve_settings
 from processmaker_prefect.prefect_layer.connection import open_client
 from processmaker_prefect.sync import ResourceSync
 from processmaker_prefect.sync.reconcile import reconcile
@@ -31,14 +31,14 @@ def sync_resource(
     resource: str,
     destination: str,
     full_refresh: bool = False,
-    connection: str | None = None,
+    connection: ResolvedConnection | str | None = None,
     pmql: str | None = None,
 ) -> dict[str, Any]:
     """Sync ``resource`` into the destination URL; returns counts and the new watermark.
 
-    ``connection`` names a ProcessMakerConnection block; without it the environment
-    configures everything. Settings are resolved here, inside the task, so no credential
-    ever becomes a task parameter. ``pmql`` restricts the sync to matching rows, with a
+    ``connection`` is the run's resolved connection (a flow resolves it once for all its
+    tasks), or names a ProcessMakerConnection block, resolved here; without it the
+    environment configures everything. ``pmql`` restricts the sync to matching rows, with a
     watermark of its own.
     """
     logger = get_run_logger()
@@ -84,7 +84,7 @@ def sync_resource(
     retry_condition_fn=retry_on_retriable,
 )
 def reconcile_resource(
-    resource: str, destination: str, connection: str | None = None
+    resource: str, destination: str, connection: ResolvedConnection | str | None = None
 ) -> dict[str, Any]:
     """List the ids ProcessMaker serves for ``resource`` and mark the other stored rows
     deleted, in one destination transaction; returns ids listed and rows marked."""

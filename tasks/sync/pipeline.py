@@ -10,6 +10,8 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from contextvars import copy_context
+from functools import partial
 from typing import Generic, TypeVar
 
 __all__ = ["ReadAhead"]
@@ -34,7 +36,9 @@ class ReadAhead(Generic[T]):
         self._source = source
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name="pm-read-ahead", daemon=True)
+        # In the creator's context, so what the reads log stays with its Prefect run.
+        pump = partial(copy_context().run, self._pump)
+        self._thread = threading.Thread(target=pump, name="pm-read-ahead", daemon=True)
 
     def __enter__(self) -> ReadAhead[T]:
         self._thread.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextvars import copy_context
 from typing import Any, cast
 
 from processmaker_prefect.api import ProcessMakerClient
@@ -44,11 +45,12 @@ def scan_ids(
             query["pmql"] = " AND ".join(clauses)
         return client.get_page(path, query)
 
+    # Each fetch runs in a copy of the caller's context: its log lines stay with the run.
     with ThreadPoolExecutor(plan.concurrency, thread_name_prefix="pm-range") as pool:
         flying: dict[Future[dict[str, Any]], Ask] = {}
         while True:
             for ask in plan.asks():
-                flying[pool.submit(fetch, ask)] = ask
+                flying[pool.submit(copy_context().run, fetch, ask)] = ask
             if not flying:
                 return
             ready, _ = wait(flying, return_when=FIRST_COMPLETED)
@@ -67,7 +69,7 @@ def scan_ids(
                 yield rows[:keep]
                 # Refill the slot at once rather than after the whole ready set.
                 for ask in plan.asks():
-                    flying[pool.submit(fetch, ask)] = ask
+                    flying[pool.submit(copy_context().run, fetch, ask)] = ask
 
 
 def _by_id(page: Rows, where: str) -> Rows:
