@@ -24,7 +24,7 @@ from processmaker_prefect import (
 )
 from processmaker_prefect.flows import markdown
 
-__all__ = ["NO_ROWS", "RequestRows", "StartConfirmation", "confirmed", "start_from_rows"]
+__all__ = ["RequestRows", "StartConfirmation", "confirmed", "start_from_rows"]
 
 # One report row per payload: {"payload", "request_id", "error", "note"}.
 Starter = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -60,10 +60,6 @@ class RequestRows(BaseModel):
         if not (self.destination.strip() and self.query.strip()):
             raise ConfigurationError("rows needs both a destination and a query")
         return True
-
-
-NO_ROWS = RequestRows()
-"""The default of ``start_requests(rows=...)``: an untouched form, payloads used instead."""
 
 
 class StartConfirmation(RunInput):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from processmaker_prefect import (
+    HIDE_NONE,
     ConfigurationError,
     ConnectionParameter,
     ProcessMakerPrefectError,
@@ -17,7 +18,6 @@ from processmaker_prefect import (
 )
 from processmaker_prefect.flows import markdown
 from processmaker_prefect.flows.request_rows import (
-    NO_ROWS,
     RequestRows,
     confirmed,
     start_from_rows,
@@ -58,7 +58,7 @@ def start_requests(
     event: str = "node_1",
     payloads: tuple[RequestPayload, ...] = (),
     connection: ConnectionParameter = None,
-    rows: RequestRows = NO_ROWS,
+    rows: Annotated[RequestRows | None, HIDE_NONE] = None,
     confirm: bool = False,
 ) -> list[dict[str, Any]]:
     """Start one request per payload; report ids and failures; fail if any payload failed.
@@ -84,10 +84,10 @@ def start_requests(
     """
     logger = get_run_logger()
     block = connection_name(connection)
-    use_rows = rows.given()
+    use_rows = rows is not None and rows.given()
     if use_rows and payloads:
         raise ConfigurationError("give payloads or rows, not both")
-    if use_rows:
+    if use_rows and rows is not None:
         started = start_from_rows(process_id, rows, confirm, _starter(process_id, event, block))
         return _finish(process_id, event, started)
     given = list(payloads) or [RequestPayload(label="")]
