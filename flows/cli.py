@@ -19,27 +19,62 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-from cyclopts import App, Parameter
+from cyclopts import App, CycloptsError, Parameter
 from rich.console import Console
 
+# Light on purpose: --help, --version and argument errors answer without Prefect, hvac or
+# DuckDB (tests/test_cli.py checks it). Each command imports what it needs.
 from processmaker_prefect import DEFAULT_RESOURCES, DEFAULT_URL, ProcessMakerPrefectError
 
 __all__ = ["app", "main"]
 
+DEBUG_ENV = "PM_PREFECT_DEBUG"  # set to 1 for the traceback of an unexpected error
+
+
+def _version() -> str:
+    """The installed package's version: pyproject.toml is its one source."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("processmaker-prefect")
+    except PackageNotFoundError:  # a checkout on sys.path, never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+def _usage_error(error: CycloptsError) -> str:
+    """A bad flag or value as one line: what is wrong, and where the usage is."""
+    text = " ".join(str(error).split())
+    command = " ".join(error.command_chain or ()) if error.command_chain else ""
+    where = f"pm-prefect {command} --help" if command else "pm-prefect --help"
+    return f"[red]error[/] {_escape(text)} (see {where})"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 app = App(
     name="pm-prefect",
     help="ProcessMaker 4 + Vault + Prefect: check, log in, sync, and try it on a sandbox.",
+    version=_version,
+    # Markdown (re-flowed to the terminal's width): names like <port> or VAULT_* are in
+    # backticks, where Markdown keeps them as written.
+    help_format="markdown",
+    error_formatter=_usage_error,
 )
 # soft_wrap: a line longer than the terminal (or 80 columns in a pipe) stays one line.
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+app.error_console = err_console
 
 
 @app.command
 def doctor() -> int:
     """Check configuration, Vault, the secret, the grant, a token and one API call.
 
-    Reads the same environment (VAULT_*, PROCESSMAKER_*) as the flows. Prints one line per
+    Reads the same environment (`VAULT_*`, `PROCESSMAKER_*`) as the flows. Prints one line per
     check, then when each credential expires; exits 0 when all pass (a credential expiring
     soon is a warning), 1 at the first failure with its cause and fix.
     """
@@ -80,10 +115,11 @@ def login(
 ) -> int:
     """One-time authorization-code + PKCE login; stores a refresh token in Vault.
 
-    The Vault secret (PROCESSMAKER_SECRET) must already hold client_id and client_secret of
-    an Auth Client with the authorization-code grant whose redirect URI is
-    http://127.0.0.1:<port>/callback. Afterwards set PROCESSMAKER_AUTH=refresh_token (or
-    leave it unset) and scheduled runs refresh without a human.
+    The Vault secret (`PROCESSMAKER_SECRET`) must already hold `client_id` and
+    `client_secret` of an Auth Client with the authorization-code grant whose redirect URI
+    is `http://127.0.0.1:<port>/callback`. Afterwards set
+    `PROCESSMAKER_AUTH=refresh_token` (or leave it unset) and scheduled runs refresh
+    without a human.
 
     Args:
         port: Loopback port of the redirect listener (0 picks a free one; fix it to match
@@ -184,8 +220,10 @@ def sandbox(
         password: Admin password it accepts.
         pat: Personal access token it accepts for the admin.
     """
+    import errno
     from dataclasses import replace
 
+    from processmaker_prefect import ConfigurationError
     from processmaker_prefect.sandbox.config import SandboxConfig
     from processmaker_prefect.sandbox.server import serve
 
@@ -201,7 +239,16 @@ def sandbox(
         if value is not None
     }
     config = replace(SandboxConfig(), host=host, port=port, records=records, seed=seed, **overrides)
-    serve(config)
+    try:
+        serve(config)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise ConfigurationError(
+            f"Cannot listen on {host}:{port} ({exc.strerror}): another program uses the "
+            "port or it is not this machine's; pass --port 0 for a free port, or another "
+            "--port/--host"
+        ) from None
     return 0
 
 
@@ -230,72 +277,57 @@ def sync(
     *,
     resources: str = ",".join(DEFAULT_RESOURCES),
     collections: str = "",
-    destination: str = DEFAULT_URL,
+    destination: Annotated[str, Parameter(show_default=False)] = DEFAULT_URL,
     full_refresh: bool = False,
     connection: str | None = None,
     reconcile: bool = False,
-    filter: list[str] | None = None,
+    filter: Annotated[list[str] | None, Parameter(negative=())] = None,
 ) -> int:
-    """Run the sync flow here, configured like ``doctor`` (VAULT_*, PROCESSMAKER_*).
+    """Run the sync flow here, configured like doctor (`VAULT_*`, `PROCESSMAKER_*`).
+
+    Checks the settings, Vault, the secret and the destination first (in seconds), then
+    runs the flow on the Prefect server of `PREFECT_API_URL`, or else on a temporary one of
+    its own, and prints the run's report. Exits 0 when every resource synced.
 
     Args:
-        resources: Comma-separated resource names (default: the core ones); any list route
-            of ProcessMaker's API by name (screens, group_members, ...).
+        resources: Comma-separated resource names (default: the core ones); any list
+            route of ProcessMaker's API by name (screens, group_members, ...).
         collections: Comma-separated collection ids whose records to sync too.
-        destination: duckdb:///path.duckdb or postgresql://user@host/db.
+        destination: `duckdb:///path.duckdb` or `postgresql://user@host/db` (a password
+            goes in `PGPASSWORD` or `~/.pgpass`, never in the URL); by default
+            `~/processmaker-prefect/processmaker.duckdb`.
         full_refresh: Rebuild the resources from scratch.
         connection: A ProcessMakerConnection block's name instead of the environment.
         reconcile: Instead of syncing, mark stored rows ProcessMaker no longer lists.
-        filter: RESOURCE=PMQL, e.g. "requests=process_id = 5" (repeat for several).
+        filter: `RESOURCE=PMQL`, e.g. `"requests=process_id = 5"` (repeat for several).
     """
-    from rich.live import Live
-    from rich.table import Table
+    from processmaker_prefect import check_destination_url
+    from processmaker_prefect.flows import sync_command as command
+    from processmaker_prefect.flows.local_prefect import local_prefect
 
-    from processmaker_prefect import load_connection, progress_listeners, resource_for
-    from processmaker_prefect.flows.sync import sync as sync_flow
-
-    names = [r.strip() for r in resources.split(",") if r.strip()]
-    for name in names:
-        resource_for(name)  # a typo fails here in one line, not in Prefect's validation
-    if connection:
-        load_connection(connection)  # likewise an unknown block, listing the existing ones
+    # Everything a user can get wrong, before Prefect: the URL first, as the other
+    # messages name it.
+    command.refuse_password(destination)
+    check_destination_url(destination)
+    filters = command.parse_filters(filter or [])
     parameters: dict[str, Any] = {
-        "resources": names,
-        "collections": [int(c) for c in collections.split(",") if c.strip()],
+        "resources": command.resource_names(resources, filters),
+        "collections": command.parse_collections(collections),
         "destination": destination,
         "full_refresh": full_refresh,
         "connection": connection,  # by name: the run's stored parameters hold only the name
         "reconcile": reconcile,
-        "filters": _filters(filter or []),
+        "filters": filters,
     }
-    counts: dict[str, int] = {}
-    # A line of its own: as a table title, a long destination would wrap into the table's
-    # narrow column (80 characters in a pipe).
-    console.print(f"Syncing into {destination}", highlight=False)
+    if not connection:  # a block's settings need the Prefect API: checked once it is up
+        command.preflight(destination, command.environment_settings())
+    with local_prefect():
+        if connection:
+            from processmaker_prefect import resolve_settings
 
-    def render() -> Table:
-        table = Table()
-        table.add_column("resource")
-        table.add_column("rows", justify="right")
-        for name, rows in counts.items():
-            table.add_row(name, f"{rows:,}")
-        return table
-
-    with Live(render(), console=console, refresh_per_second=4) as live:
-
-        def on_progress(resource: str, rows: int) -> None:
-            counts[resource] = rows
-            live.update(render())
-
-        progress_listeners.append(on_progress)
-        try:
-            result = sync_flow(**parameters)
-        finally:
-            progress_listeners.remove(on_progress)
-        for row in result["resources"]:
-            counts[row["resource"]] = row["rows"]
-        live.update(render())
-    return 0
+            command.preflight(destination, resolve_settings(connection))
+        console.print(f"Syncing into {command.shown(destination)}", highlight=False)
+        return command.run_sync(parameters, console)
 
 
 @app.command
@@ -318,32 +350,33 @@ def automations(*, notify: str) -> int:
     return 0
 
 
-def _filters(items: list[str]) -> dict[str, str]:
-    from processmaker_prefect import ConfigurationError
-
-    pairs = [item.partition("=") for item in items]
-    if bad := [item for item, (_, sep, pmql) in zip(items, pairs, strict=True) if not sep or
-               not pmql.strip()]:  # fmt: skip
-        raise ConfigurationError(
-            f"--filter {bad[0]!r} is not RESOURCE=PMQL: write e.g. "
-            "--filter 'requests=process_id = 5'"
-        )
-    return {name.strip(): pmql.strip() for name, _, pmql in pairs}
-
-
 def main() -> None:
-    """Entry point: run the CLI; our errors become one red line and exit status 1."""
+    """Entry point: every failure ends in one red line on stderr and a non-zero exit.
+
+    Exit codes: 0 done, 1 failed (our errors name the cause and the fix), 2 bad usage
+    (cyclopts), 130 interrupted. An error not of ours prints its type only, as its message
+    was not written to be free of secrets; PM_PREFECT_DEBUG=1 shows its traceback.
+    """
     try:
         app()
     except ProcessMakerPrefectError as exc:
-        console.line()  # a live table (sync) may have left stdout mid-line
-        err_console.print(
-            f"[red]error[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True
-        )
-        sys.exit(1)
+        _fail(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        _fail(
+            f"{type(exc).__name__} (unexpected): rerun with {DEBUG_ENV}=1 for the traceback "
+            "and report it"
+        )
+
+
+def _fail(line: str) -> None:
+    console.line()  # a live table (sync) may have left stdout mid-line
+    err_console.print(f"[red]error[/] {_escape(line)}", highlight=False, soft_wrap=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

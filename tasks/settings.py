@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.url_credentials import refuse_userinfo
 
 __all__ = [
     "GrantName",
@@ -146,7 +147,8 @@ class ProcessMakerSettings(BaseSettings):
     @field_validator("url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        # user:pass@ would go out as Basic auth and into every message naming the instance.
+        return refuse_userinfo(value).rstrip("/")
 
     @field_validator("secret")
     @classmethod
