@@ -331,6 +331,44 @@ def sync(
 
 
 @app.command
+def sql(
+    query: str,
+    /,
+    *,
+    destination: Annotated[str, Parameter(show_default=False)] = DEFAULT_URL,
+    limit: int = 1000,
+) -> int:
+    """Run one read-only SQL query on a destination and print the result as a table.
+
+    For a look inside without a DuckDB shell, e.g.
+    `pm-prefect sql "select status, count(*) from requests group by status"`.
+    DuckDB opens the file read-only (not while a sync writes it); PostgreSQL runs the
+    query in a read-only transaction.
+
+    Args:
+        query: The SQL, in DuckDB's or PostgreSQL's dialect.
+        destination: The destination `sync` wrote, as for `sync --destination`; by
+            default `~/processmaker-prefect/processmaker.duckdb`.
+        limit: Rows to print at most.
+    """
+    from rich.table import Table
+
+    from processmaker_prefect.flows.sql import run_query
+
+    result = run_query(destination, query, limit)
+    if not result.columns:
+        console.print("ok (no rows returned)")
+        return 0
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*("[dim]NULL[/]" if value is None else _escape(str(value)) for value in row))
+    console.print(table)
+    count = f"{len(result.rows):,} row{'s' if len(result.rows) != 1 else ''}"
+    console.print(count + (f" (the first {limit:,}: raise --limit)" if result.more else ""))
+    return 0
+
+
+@app.command
 def automations(*, notify: str) -> int:
     """Load the day-one automations (flows/automations.yaml) into the Prefect API.
 
@@ -374,7 +412,6 @@ def main() -> None:
 
 
 def _fail(line: str) -> None:
-    console.line()  # a live table (sync) may have left stdout mid-line
     err_console.print(f"[red]error[/] {_escape(line)}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
