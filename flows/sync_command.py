@@ -13,25 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.live import Live
-from rich.markdown import Markdown
-from rich.table import Table
 
+# Light at import: the argument checks answer without Prefect, hvac or DuckDB; what the
+# checks after them need is imported where it is used.
 from processmaker_prefect import (
     ConfigurationError,
     ProcessMakerPrefectError,
-    ProcessMakerSettings,
-    VaultSettings,
-    load_settings,
-    open_destination,
     password_in_url,
     redact_userinfo,
     resource_for,
-    run_checks,
 )
+
+if TYPE_CHECKING:
+    from processmaker_prefect import ProcessMakerSettings, VaultSettings
 
 __all__ = [
     "PreflightError",
@@ -140,6 +137,8 @@ def preflight(destination: str, settings: tuple[ProcessMakerSettings, VaultSetti
         PreflightError: the first check that failed, with its cause and fix.
         ProcessMakerPrefectError: the destination cannot be opened (locked, unreachable).
     """
+    from processmaker_prefect import open_destination, run_checks
+
     pm, vault = settings
     for result in run_checks(pm, vault):
         if not result.ok:
@@ -154,12 +153,17 @@ def preflight(destination: str, settings: tuple[ProcessMakerSettings, VaultSetti
 
 def environment_settings() -> tuple[ProcessMakerSettings, VaultSettings]:
     """The settings of the environment (VAULT_*, PROCESSMAKER_*), or one line naming what is off."""
+    from processmaker_prefect import ProcessMakerSettings, VaultSettings, load_settings
+
     return load_settings(ProcessMakerSettings), load_settings(VaultSettings)
 
 
 @contextmanager
 def _progress(console: Console) -> Iterator[Callable[[str, int], None]]:
     """A live table of rows per resource while the run goes; cleared when it ends."""
+    from rich.live import Live
+    from rich.table import Table
+
     from processmaker_prefect import progress_listeners
 
     counts: dict[str, int] = {}
@@ -212,6 +216,8 @@ def run_sync(parameters: dict[str, Any], console: Console) -> int:
         SyncCancelled: the run was cancelled.
         ProcessMakerPrefectError: the run failed; the report was printed first.
     """
+    from rich.markdown import Markdown
+
     from processmaker_prefect.flows.sync import sync as sync_flow
 
     with _progress(console):
