@@ -10,10 +10,12 @@ from typing import Annotated, Any
 # Before Prefect reads its settings (importing tasks imports Prefect): a CLI run talks to a
 # temporary local server, which must not phone home (its failure is an ERROR line on a
 # machine without Internet), and which may take a while to start on a busy machine. The
-# command prints its own results, so Prefect says only what goes wrong. The temporary
-# server's own SQLite contention ("database is locked", retried by the client) is not the
-# user's to act on: it stays out of the terminal.
+# command prints its own results and ends a failure in one line of its own, so Prefect's
+# console handler (the engine logs a failed run with its traceback) stays quiet; the run's
+# logs still go to a configured Prefect API. The temporary server's own SQLite contention
+# ("database is locked", retried by the client) is not the user's to act on either.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

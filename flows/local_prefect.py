@@ -87,6 +87,9 @@ def private_home() -> Path | None:
     os.environ["PREFECT_HOME"] = str(home)
     # The profile of the user's home is not read any more: keep Prefect quiet and local.
     os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    # Nobody reads the logs of a server that is gone when the command ends, and sending
+    # them at exit would race its stop ("Error logging to API").
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
     return home
 
 
