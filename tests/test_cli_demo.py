@@ -41,7 +41,7 @@ def test_demo_leaves_the_home_untouched_and_ends_with_a_command_that_opens_the_f
     scratch.mkdir()
     (home / ".vault-token").write_text("hvs.the-users-own-token-from-vault-login\n")
     before = snapshot(home)
-    env = {**cli_env({}, home), "TMPDIR": str(scratch), "COLUMNS": "200"}
+    env = cli_env({"TMPDIR": str(scratch), "COLUMNS": "200"}, home)
     env.pop("PREFECT_HOME", None)
     done = subprocess.run(
         cli_command("demo", "--records", "300", "--workdir", str(work)),
