@@ -144,7 +144,7 @@ def sync(
         raise SyncFailed(
             f"{len(failures)} of {len(names)} resources failed (first: {name}: {error}); "
             f"{len(results)} synced, {len(names) - len(results) - len(failures)} not tried; "
-            "see the report (the run's artifact; pm-prefect sync prints it)"
+            "see the artifact"
         )
     return {"destination": destination, "resources": results}
 

@@ -45,6 +45,9 @@ __all__ = [
 PREFLIGHT = ("configuration", "vault", "secret", "grant")
 
 
+_ARTIFACT = "see the artifact"
+
+
 class PreflightError(ProcessMakerPrefectError):
     """A check a sync needs failed before any flow started (as ``pm-prefect doctor`` says)."""
 
@@ -230,5 +233,12 @@ def run_sync(parameters: dict[str, Any], console: Console) -> int:
             (state.message or "the run was cancelled")
             + "; nothing more was written, rerun to resume from the watermark"
         )
-    state.result(raise_on_failure=True)  # a failed run raises its error: one line in main()
+    try:
+        state.result(raise_on_failure=True)  # a failed run raises its error: one line in main()
+    except ProcessMakerPrefectError as exc:
+        text = str(exc)
+        if not (report and text.endswith(_ARTIFACT)):
+            raise
+        # The temporary server and its artifact are gone: the report is printed above.
+        raise type(exc)(text.removesuffix(_ARTIFACT) + "see the report above") from None
     return 0

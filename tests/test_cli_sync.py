@@ -76,6 +76,7 @@ def test_a_route_the_sandbox_lacks_prints_the_report_then_one_line(
     assert re.search(r"groups\s+\d+\s+\d+\s", out), out  # the other resource still synced
     (line,) = err.splitlines()
     assert line.startswith("error SyncFailed: 1 of 2 resources failed (first: security_logs: ")
+    assert line.endswith("; 1 synced, 0 not tried; see the report above")
 
 
 def test_a_locked_duckdb_file_is_one_line_before_prefect_starts(
