@@ -80,9 +80,13 @@ def doctor() -> int:
     check, then when each credential expires; exits 0 when all pass (a credential expiring
     soon is a warning), 1 at the first failure with its cause and fix.
     """
-    from processmaker_prefect import install_event_sink, run_checks
+    from processmaker_prefect import run_checks
+    from processmaker_prefect.flows.local_prefect import api_configured
 
-    install_event_sink()  # a failed check is an event where a Prefect API is configured
+    if api_configured():  # a failed check is an event there; else Prefect stays unloaded
+        from processmaker_prefect import install_event_sink
+
+        install_event_sink()
 
     failed = False
     for result in run_checks():
@@ -353,7 +357,7 @@ def sql(
             default `~/processmaker-prefect/processmaker.duckdb`.
         limit: Rows to print at most.
     """
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from processmaker_prefect.flows.sql import run_query
 
@@ -361,7 +365,8 @@ def sql(
     if not result.columns:
         console.print("ok (no rows returned)")
         return 0
-    table = Table(*result.columns)
+    # fold: a wide result wraps its cells instead of cutting them to an ellipsis.
+    table = Table(*(Column(name, overflow="fold") for name in result.columns))
     for row in result.rows:
         table.add_row(*("[dim]NULL[/]" if value is None else _escape(str(value)) for value in row))
     console.print(table)
@@ -382,8 +387,19 @@ def automations(*, notify: str) -> int:
         notify: The Prefect notification block to send through, as type-slug/name
             (e.g. custom-webhook/processmaker-alerts, slack-webhook/ops).
     """
+    from processmaker_prefect import ConfigurationError
+    from processmaker_prefect.flows.local_prefect import api_configured, check_api
+
+    if not api_configured():  # a temporary server's automations would die with it
+        raise ConfigurationError(
+            "Automations live on a Prefect server: set PREFECT_API_URL (e.g. "
+            "http://127.0.0.1:4200/api after `prefect server start`) and load them again"
+        )
+    from prefect.settings import get_current_settings
+
     from processmaker_prefect.flows.automations import load_automations
 
+    check_api(str(get_current_settings().api.url))
     for loaded in load_automations(notify):
         mark = "[green]ok[/]  " if loaded.id else "[yellow]skip[/]"
         console.print(f"{mark} {loaded.name:<40} {loaded.note}", highlight=False, soft_wrap=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from processmaker_prefect import ProcessMakerPrefectError
 
-__all__ = ["LocalPrefect", "PrefectServerError", "api_configured", "local_prefect"]
+__all__ = ["LocalPrefect", "PrefectServerError", "api_configured", "check_api", "local_prefect"]
 
 # Seconds a temporary server gets to answer /health once its turn has come.
 STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -93,6 +93,32 @@ def private_home() -> Path | None:
     return home
 
 
+def check_api(url: str) -> None:
+    """Fail in one line when the configured Prefect API does not answer.
+
+    Raises:
+        PrefectServerError: naming the URL (without user info) and the fix.
+    """
+    import httpx
+    from prefect.settings import get_current_settings
+
+    from processmaker_prefect import redact_userinfo
+
+    settings = get_current_settings()
+    headers = {}
+    if settings.api.key is not None:  # Prefect Cloud: /health wants the key too
+        headers["Authorization"] = f"Bearer {settings.api.key.get_secret_value()}"
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", headers=headers, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise PrefectServerError(
+            f"The Prefect API at {redact_userinfo(url)} does not answer "
+            f"({type(exc).__name__}): start the server, fix PREFECT_API_URL, or unset it "
+            "to run on a temporary server of this command's own"
+        ) from None
+
+
 @contextlib.contextmanager
 def _turn() -> Iterator[float]:
     """Hold the machine-wide start-up lock; yields the seconds waited for it."""
@@ -139,6 +165,7 @@ def local_prefect() -> Iterator[LocalPrefect]:
 
         configured = get_current_settings().api.url  # also prefect.toml or .env in the cwd
         if configured:
+            check_api(str(configured))
             yield LocalPrefect(str(configured), False)
             return
         local = _start_temporary_server()

@@ -228,6 +228,18 @@ def test_userinfo_in_processmaker_url_is_refused(
         assert "vault secret" in (done.stdout + done.stderr).lower()
 
 
+def test_automations_without_a_prefect_server_is_one_line(tmp_path: Path) -> None:
+    line = assert_one_error_line(run_cli({}, tmp_path, "automations", "--notify", "a/b"))
+    assert "set PREFECT_API_URL" in line
+    assert not (tmp_path / ".prefect").exists()
+
+
+def test_an_unreachable_prefect_api_is_one_line(tmp_path: Path) -> None:
+    env = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    line = assert_one_error_line(run_cli(env, tmp_path, "automations", "--notify", "a/b"))
+    assert line.startswith("error PrefectServerError: The Prefect API at http://127.0.0.1:9/api")
+
+
 def test_sandbox_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -119,3 +119,29 @@ def test_eight_syncs_at_once_all_succeed(pm_stack: PmStack, tmp_path: Path) -> N
             assert secret not in out + err
     assert not list((home / "tmp").glob("pm-prefect-home-*")), "a private home was left"
     assert not (home / ".prefect").exists()
+
+
+def test_no_command_prints_a_secret(pm_stack: PmStack, tmp_path: Path) -> None:
+    # Every command but `sandbox` (its table shows the sandbox's own demo credentials on
+    # purpose), on the stack whose credentials run_cli scans the output for.
+    home, secrets = tmp_path / "home", pm_stack.secret_values()
+    destination = f"duckdb:///{tmp_path / 'pm.duckdb'}"
+    doctor = run_cli(pm_stack.env, home, "doctor", secrets=secrets)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "ok   api" in doctor.stdout
+    synced = run_cli(pm_stack.env, home, "sync", "--resources", "users,groups",
+                     "--destination", destination, secrets=secrets)  # fmt: skip
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    # The users table as stored: no column of it holds a credential either.
+    query = run_cli(pm_stack.env, home, "sql", "select * from users", "--destination",
+                    destination, secrets=secrets)  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    assert "…" not in query.stdout  # wide rows fold, not cut
+    assert re.search(r"│\s+1\s+│\s+admin\s+│", run_cli(
+        pm_stack.env, home, "sql", "select id, username from users order by id",
+        "--destination", destination, secrets=secrets).stdout)  # fmt: skip
+    login = run_cli(pm_stack.env, home, "login", "--paste", secrets=secrets)
+    assert "Open this URL and approve the client" in login.stdout
+    assert_one_error_line(login)  # nothing pasted: one line
+    for args in (("--help",), ("--version",), ("sync", "--help"), ("demo", "--help")):
+        assert run_cli(pm_stack.env, home, *args, secrets=secrets).returncode == 0
