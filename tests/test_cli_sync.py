@@ -145,3 +145,17 @@ def test_no_command_prints_a_secret(pm_stack: PmStack, tmp_path: Path) -> None:
     assert_one_error_line(login)  # nothing pasted: one line
     for args in (("--help",), ("--version",), ("sync", "--help"), ("demo", "--help")):
         assert run_cli(pm_stack.env, home, *args, secrets=secrets).returncode == 0
+
+
+def test_a_temporary_prefect_server_not_starting_in_time_is_one_line(
+    pm_stack: PmStack, tmp_path: Path
+) -> None:
+    # No server answers within 0 seconds: the case of a machine too busy to start one.
+    env = {**pm_stack.env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}
+    destination = f"duckdb:///{tmp_path / 'pm.duckdb'}"
+    done = run_cli(env, tmp_path / "home", "sync", "--resources", "groups", "--destination",
+                   destination, secrets=pm_stack.secret_values())  # fmt: skip
+    line = assert_one_error_line(done)
+    assert line.startswith("error PrefectServerError: The temporary Prefect server did not start")
+    assert "PREFECT_API_URL" in line
+    assert not list((tmp_path / "home" / "tmp").glob("pm-prefect-home-*"))
