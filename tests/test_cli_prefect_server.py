@@ -85,14 +85,20 @@ def test_a_deployment_run_with_a_password_in_destination_is_refused_and_not_stor
     prefect_api: dict[str, str],
 ) -> None:
     deployment = _deployment(prefect_api)
-    for url in SPELLINGS:
-        status, body = _create_run(prefect_api, deployment, url)
-        assert status in (409, 422), f"{url}: {status} {body[:300]}"
-        assert "destination" in body
-    status, body = _create_run(prefect_api, deployment, "postgresql://pm@db.example.com/pm")
-    assert status == 201, body  # the schema refuses passwords, not URLs
-    assert _database_holds(prefect_api, PASSWORD) == []
-    assert _database_holds(prefect_api, "pm@db.example.com") != []  # the scan does find things
+    try:
+        for url in SPELLINGS:
+            status, body = _create_run(prefect_api, deployment, url)
+            assert status in (409, 422), f"{url}: {status} {body[:300]}"
+            assert "destination" in body
+        status, body = _create_run(prefect_api, deployment, "postgresql://pm@db.example.com/pm")
+        assert status == 201, body  # the schema refuses passwords, not URLs
+        assert _database_holds(prefect_api, PASSWORD) == []
+        assert _database_holds(prefect_api, "pm@db.example.com") != []  # the scan finds things
+    finally:  # the server is shared with tests that count its deployments
+        for run in prefect_rest(prefect_api, "POST", "/flow_runs/filter",
+                                {"deployments": {"id": {"any_": [deployment]}}}):  # fmt: skip
+            prefect_rest(prefect_api, "DELETE", f"/flow_runs/{run['id']}")
+        prefect_rest(prefect_api, "DELETE", f"/deployments/{deployment}")
 
 
 def test_sync_runs_on_the_configured_prefect_api(
@@ -121,8 +127,11 @@ def test_a_run_cancelled_by_another_sync_is_one_line(
         "names": [name], "slots": 1, "mode": "concurrency", "lease_duration": 300,
     })  # fmt: skip
     env = {**pm_stack.env, "PREFECT_API_URL": prefect_api["PREFECT_API_URL"]}
-    done = run_cli(env, tmp_path / "home", "sync", "--resources", "groups",
-                   "--destination", destination, secrets=pm_stack.secret_values())  # fmt: skip
+    try:
+        done = run_cli(env, tmp_path / "home", "sync", "--resources", "groups",
+                       "--destination", destination, secrets=pm_stack.secret_values())  # fmt: skip
+    finally:
+        prefect_rest(prefect_api, "DELETE", f"/v2/concurrency_limits/{name}")
     line = assert_one_error_line(done)
     assert line.startswith("error SyncCancelled: Another sync of "), line
     assert "rerun to resume from the watermark" in line
