@@ -156,7 +156,14 @@ def login(
     credentials = ProcessMakerCredentials.from_mapping(vault.read(settings.secret).data)
     credentials.require("client_credentials", settings.secret)  # client_id + client_secret
     endpoint = TokenEndpoint(settings.url, verify=verify_option(settings), timeout=settings.timeout)
-    with CallbackListener(port=port) as listener:
+    try:
+        listener = CallbackListener(port=port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot listen on 127.0.0.1:{port} for the redirect ({exc.strerror}): stop what "
+            "uses the port, or pass the --port of another redirect URI registered for the client"
+        ) from None
+    with listener:
         flow = AuthorizationCodeLogin(
             settings.url,
             credentials.reveal("client_id", settings.secret),

@@ -7,6 +7,7 @@ and its output is scanned for every credential the stack holds.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import duckdb
@@ -159,3 +160,14 @@ def test_a_temporary_prefect_server_not_starting_in_time_is_one_line(
     assert line.startswith("error PrefectServerError: The temporary Prefect server did not start")
     assert "PREFECT_API_URL" in line
     assert not list((tmp_path / "home" / "tmp").glob("pm-prefect-home-*"))
+
+
+def test_login_on_a_busy_port_is_one_line(pm_stack: PmStack, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_cli(pm_stack.env, tmp_path / "home", "login", "--port", str(port),
+                       "--no-browser", secrets=pm_stack.secret_values())  # fmt: skip
+    line = assert_one_error_line(done)
+    assert line.startswith(f"error ConfigurationError: Cannot listen on 127.0.0.1:{port} for ")
