@@ -32,7 +32,8 @@ __all__ = ["LocalPrefect", "PrefectServerError", "api_configured", "check_api", 
 
 # Seconds a temporary server gets to answer /health once its turn has come.
 STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-_LOCK_NAME = "pm-prefect-server-start.lock"
+# Per user: another user's lock file in a shared /tmp would not be ours to open.
+_LOCK_NAME = f"pm-prefect-server-start-{os.getuid()}.lock"
 
 
 class PrefectServerError(ProcessMakerPrefectError):
