@@ -1,4 +1,4 @@
-"""``pm-prefect``: the one command for people — doctor, login, sandbox, demo, sync, automations."""
+"""``pm-prefect``, the command for people: doctor, login, sandbox, demo, sync, sql, automations."""
 
 from __future__ import annotations
 
