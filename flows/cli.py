@@ -314,8 +314,13 @@ def sync(
         reconcile: Instead of syncing, mark stored rows ProcessMaker no longer lists.
         filter: `RESOURCE=PMQL`, e.g. `"requests=process_id = 5"` (repeat for several).
     """
+    import signal
+
     from processmaker_prefect import check_destination_url
     from processmaker_prefect.flows import sync_command as command
+
+    # SIGTERM unwinds like Ctrl-C: the temporary Prefect server and its home go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from processmaker_prefect.flows.local_prefect import local_prefect
 
     # Everything a user can get wrong, before Prefect: the URL first, as the other

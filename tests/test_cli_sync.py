@@ -7,7 +7,9 @@ and its output is scanned for every credential the stack holds.
 from __future__ import annotations
 
 import re
+import signal
 import socket
+import time
 from pathlib import Path
 
 import duckdb
@@ -171,3 +173,36 @@ def test_login_on_a_busy_port_is_one_line(pm_stack: PmStack, tmp_path: Path) -> 
                        "--no-browser", secrets=pm_stack.secret_values())  # fmt: skip
     line = assert_one_error_line(done)
     assert line.startswith(f"error ConfigurationError: Cannot listen on 127.0.0.1:{port} for ")
+
+
+def test_a_terminated_sync_stops_its_temporary_prefect_and_removes_its_home(
+    pm_stack: PmStack, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    run = spawn_cli(pm_stack.env, home, "sync", "--resources", "groups",
+                    "--destination", f"duckdb:///{tmp_path / 'pm.duckdb'}")  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((home / "tmp").glob("pm-prefect-home-*/prefect.db")):
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "the temporary Prefect server never made its database"
+        time.sleep(0.2)
+    (private,) = (home / "tmp").glob("pm-prefect-home-*")
+    assert _processes_with(f"PREFECT_HOME={private}".encode())  # the command and its server
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 143, err[-2000:]
+    assert "Traceback" not in out + err
+    assert not private.exists()
+    assert not _processes_with(f"PREFECT_HOME={private}".encode()), "its Prefect server lives on"
+
+
+def _processes_with(needle: bytes) -> list[str]:
+    """Ids of the processes whose environment holds ``needle`` (Linux /proc)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes():
+                found.append(environ.parent.name)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
