@@ -316,8 +316,9 @@ def sync(
     """
     import signal
 
-    from processmaker_prefect import check_destination_url
+    from processmaker_prefect import ConfigurationError, check_destination_url
     from processmaker_prefect.flows import sync_command as command
+    from processmaker_prefect.flows.local_prefect import api_configured
 
     # SIGTERM unwinds like Ctrl-C: the temporary Prefect server and its home go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -337,6 +338,12 @@ def sync(
         "reconcile": reconcile,
         "filters": filters,
     }
+    if connection and not api_configured():
+        raise ConfigurationError(
+            f"--connection {connection!r} names a block saved on a Prefect server, and "
+            "PREFECT_API_URL is not set: set it to that server's API, or drop --connection "
+            "to use the environment (VAULT_*, PROCESSMAKER_*)"
+        )
     if not connection:  # a block's settings need the Prefect API: checked once it is up
         command.preflight(destination, command.environment_settings())
     with local_prefect():

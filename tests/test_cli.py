@@ -148,6 +148,7 @@ def test_usage_errors_are_one_line_with_exit_2(
         ),
         (("sync", "--destination", "mysql://db/pm"), r"Unsupported destination URL scheme"),
         (("sql", "select 1", "--destination", "duckdb:///nowhere/x.duckdb"), r"No DuckDB file"),
+        (("sync", "--connection", "prod"), r"--connection 'prod' names a block .* PREFECT_API_URL"),
         (("sql", "", "--destination", "duckdb:///x.duckdb"), r"The query is empty"),
     ],
 )
