@@ -5,7 +5,8 @@ temporary server of its own on first use, with its SQLite database in ``PREFECT_
 (``~/.prefect``): several ``pm-prefect sync`` started at once then share one database and
 start their servers at the same time on a busy machine, and some time out with a traceback.
 Here each command gets a throwaway ``PREFECT_HOME`` in the temporary directory (nothing in
-the user's home), and starts its server while holding a machine-wide lock, so that servers
+the user's home; an explicit ``PREFECT_HOME`` is kept), and starts its server while holding
+a machine-wide lock, so that servers
 start one after the other: a command waits for its turn instead of failing. The start-up
 timeout counts from the turn, not from the wait.
 
@@ -77,12 +78,15 @@ def api_configured() -> bool:
 
 
 def private_home() -> Path | None:
-    """Before Prefect is imported: a throwaway PREFECT_HOME unless an API is configured.
+    """Before Prefect is imported: a throwaway PREFECT_HOME in place of ``~/.prefect``.
+
+    Not when an API is configured (the server keeps the runs), nor when PREFECT_HOME is set:
+    whoever set it chose where Prefect's files go, and may want to read them afterwards.
 
     Returns:
-        The directory (the caller removes it), or None when an API is configured.
+        The directory (the caller removes it), or None.
     """
-    if api_configured():
+    if api_configured() or os.environ.get("PREFECT_HOME"):
         return None
     home = Path(tempfile.mkdtemp(prefix="pm-prefect-home-"))
     os.environ["PREFECT_HOME"] = str(home)
