@@ -17,7 +17,7 @@ import pytest
 
 from processmaker_prefect import ConfigurationError, ProcessMakerSettings, load_settings
 from processmaker_prefect.url_credentials import NO_PASSWORD_PATTERN, password_in_url
-from tests.fixtures.cli import assert_one_error_line, cli_command, run_cli
+from tests.fixtures.cli import ROOT, assert_one_error_line, cli_command, run_cli
 
 HEAVY = ("prefect", "hvac", "duckdb")
 COMMANDS = ("doctor", "login", "sandbox", "demo", "sync", "sql", "automations")
@@ -250,3 +250,16 @@ def test_sandbox_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
     line = assert_one_error_line(done)
     assert f"Cannot listen on 127.0.0.1:{port}" in line
     assert "--port 0" in line
+
+
+def test_the_docs_page_shows_what_the_commands_print(tmp_path: Path) -> None:
+    # docs/pages/cli.md quotes the top-level help and the usage errors: they must be real.
+    page = (ROOT / "docs" / "pages" / "cli.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", page, flags=re.DOTALL)
+    help_block = next(block for block in blocks if block.startswith("$ pm-prefect --help\n"))
+    shown = [line.rstrip() for line in help_block.splitlines()[1:]]
+    done = run_cli({"COLUMNS": "80"}, tmp_path, "--help")
+    assert shown == [line.rstrip() for line in done.stdout.splitlines()]
+    for command in (("synk",), ("sync", "--bogus"), ("sync", "--collections", "abc")):
+        line = run_cli({}, tmp_path, *command).stderr.strip()
+        assert f"$ pm-prefect {' '.join(command)}\n{line}\n" in page, line
