@@ -10,9 +10,11 @@ import re
 import signal
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from tests.fixtures.cli import assert_one_error_line, run_cli, spawn_cli
@@ -206,3 +208,27 @@ def _processes_with(needle: bytes) -> list[str]:
         except OSError:  # gone meanwhile, or not ours to read
             continue
     return found
+
+
+def test_sql_reads_a_postgresql_destination_and_refuses_to_write(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    database = f"cli_sql_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(f"create database {database}")
+    url = postgres_url.rsplit("/", 1)[0] + f"/{database}"
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("create table requests (id bigint, status text, name text)")
+        con.execute("insert into requests values (1, 'ACTIVE', 'Año fiscal 2024 | Q1'), "
+                    "(2, 'COMPLETED', NULL)")  # fmt: skip
+    home = tmp_path / "home"
+    done = run_cli({}, home, "sql", "select * from requests order by id", "--destination", url)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"│ 1\s+│ ACTIVE\s+│ Año fiscal 2024 \| Q1\s+│", done.stdout), done.stdout
+    assert re.search(r"│ 2\s+│ COMPLETED\s+│ NULL\s+│", done.stdout), done.stdout
+    assert done.stdout.rstrip().endswith("2 rows")
+    write = run_cli({}, home, "sql", "delete from requests", "--destination", url)
+    line = assert_one_error_line(write)
+    assert "read-only transaction" in line
+    with psycopg.connect(url) as con:
+        assert con.execute("select count(*) from requests").fetchone() == (2,)
