@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,6 +26,11 @@ __all__ = ["run_demo"]
 
 SECRET_PATH = "processmaker/demo"  # noqa: S105 - a Vault path, not a secret
 SYNC_LAG = 2
+# The one command the demo ends with: a query on the file it wrote, without a DuckDB shell.
+LOOK_INSIDE = (
+    "pm-prefect sql --destination {destination} "
+    '"select status, count(*) as requests from requests group by status"'
+)
 
 
 @contextlib.contextmanager
@@ -58,9 +64,14 @@ def _mutate(base_url: str, resource: str, count: int) -> None:
 def run_demo(
     *, records: int = 5_000, workdir: Path = Path(".demo"), console: Console | None = None
 ) -> dict[str, Any]:
-    """Run the whole demo and print its summary; returns the summary as plain data."""
-    from processmaker_prefect import open_destination, reset_token_providers, reset_vault_sessions
-    from processmaker_prefect.flows.sync import sync
+    """Run the whole demo and print its summary; returns the summary as plain data.
+
+    Call it before anything imported Prefect: Prefect gets a private temporary home here
+    (nothing is written into the user's home), unless an API is configured.
+    """
+    from processmaker_prefect import reset_token_providers, reset_vault_sessions
+    from processmaker_prefect.flows.local_prefect import local_prefect
+    from processmaker_prefect.flows.sql import list_tables
 
     console = console or Console()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -99,33 +110,47 @@ def run_demo(
                 # A sync leaves changes younger than this to the next run (see tasks/sync.py).
                 "PROCESSMAKER_SYNC_LAG": str(SYNC_LAG),
             }
-            with _environment(env):
+            with (
+                _environment(env),
+                console.status("Starting Prefect (a temporary server of its own)..."),
+                local_prefect() as prefect,
+            ):
+                summary["prefect_seconds"] = prefect.startup_seconds
+                if prefect.temporary:
+                    console.print(
+                        f"[green]ok[/] Prefect temporary server started in "
+                        f"{prefect.startup_seconds:.1f}s"
+                    )
+                else:
+                    console.print(f"[green]ok[/] Prefect API at {prefect.api_url}")
                 reset_vault_sessions()
                 reset_token_providers()
-                for label, mutate in (("first sync", False), ("incremental sync", True)):
-                    if mutate:
-                        for resource, count in (("requests", 40), ("tasks", 60), ("users", 3)):
-                            _mutate(pm.url, resource, count)
-                        console.print("[green]ok[/] changed 40 requests, 60 tasks, 3 users")
-                        with console.status(
-                            f"Waiting {SYNC_LAG + 1}s: a sync reads changes up to "
-                            f"{SYNC_LAG}s ago..."
-                        ):
-                            time.sleep(SYNC_LAG + 1)
-                    started = time.monotonic()
-                    with console.status(f"Running the {label}..."):
-                        result = sync(destination=destination)
-                    seconds = time.monotonic() - started
-                    moved = {r["resource"]: r["rows"] for r in result["resources"]}
-                    summary["runs"].append({"label": label, "rows": moved, "seconds": seconds})
-                    console.print(
-                        f"[green]ok[/] {label}: {sum(moved.values()):,} rows in {seconds:.1f}s"
-                    )
+                _run_syncs(console, pm.url, destination, summary)
             summary["stats"] = _stats(pm.url)
-    with open_destination(destination) as dest:
-        summary["tables"] = {name: dest.count(name) for name in sorted(dest.resources())}
+    summary["tables"] = dict(list_tables(destination))
     _print_summary(console, summary, database)
     return summary
+
+
+def _run_syncs(console: Console, base_url: str, destination: str, summary: dict[str, Any]) -> None:
+    from processmaker_prefect.flows.sync import sync
+
+    for label, mutate in (("first sync", False), ("incremental sync", True)):
+        if mutate:
+            for resource, count in (("requests", 40), ("tasks", 60), ("users", 3)):
+                _mutate(base_url, resource, count)
+            console.print("[green]ok[/] changed 40 requests, 60 tasks, 3 users")
+            with console.status(
+                f"Waiting {SYNC_LAG + 1}s: a sync reads changes up to {SYNC_LAG}s ago..."
+            ):
+                time.sleep(SYNC_LAG + 1)
+        started = time.monotonic()
+        with console.status(f"Running the {label}..."):
+            result = sync(destination=destination)
+        seconds = time.monotonic() - started
+        moved = {r["resource"]: r["rows"] for r in result["resources"]}
+        summary["runs"].append({"label": label, "rows": moved, "seconds": seconds})
+        console.print(f"[green]ok[/] {label}: {sum(moved.values()):,} rows in {seconds:.1f}s")
 
 
 def _print_summary(console: Console, summary: dict[str, Any], database: Path) -> None:
@@ -137,11 +162,14 @@ def _print_summary(console: Console, summary: dict[str, Any], database: Path) ->
     table.add_column("first sync", justify="right")
     table.add_column("incremental", justify="right")
     for name, count in summary["tables"].items():
+        # Tables a sync writes beside a resource's (request variables, the watermarks)
+        # have no rows of their own in the run's result.
+        synced = name in first["rows"] or name in second["rows"]
         table.add_row(
             name,
             f"{count:,}",
-            f"{first['rows'].get(name, 0):,}",
-            f"{second['rows'].get(name, 0):,}",
+            f"{first['rows'].get(name, 0):,}" if synced else "",
+            f"{second['rows'].get(name, 0):,}" if synced else "",
         )
     table.add_row("[bold]time[/]", "", f"{first['seconds']:.1f}s", f"{second['seconds']:.1f}s")
     console.print(table)
@@ -151,3 +179,10 @@ def _print_summary(console: Console, summary: dict[str, Any], database: Path) ->
         f"Token grants made: {stats['grants_total']} ({grants}); "
         f"API requests: {stats['requests_total']:,}"
     )
+    console.print(
+        f"Prefect's start-up took {summary['prefect_seconds']:.1f}s; the syncs "
+        f"{first['seconds']:.1f}s and {second['seconds']:.1f}s. Look inside the file with:",
+        highlight=False,
+    )
+    look = LOOK_INSIDE.format(destination=shlex.quote(f"duckdb:///{database}"))
+    console.print(f"  {look}", highlight=False, soft_wrap=True)

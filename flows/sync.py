@@ -20,6 +20,7 @@ from processmaker_prefect import (
     OFFERED_RESOURCES,
     ConfigurationError,
     ConnectionParameter,
+    DestinationURL,
     ProcessMakerAuthError,
     ProcessMakerPrefectError,
     ProcessMakerUnavailableError,
@@ -30,6 +31,7 @@ from processmaker_prefect import (
     default_destination,
     destination_lock,
     destination_lock_name,
+    password_in_url,
     progress_listeners,
     reconcile_resource,
     redact_userinfo,
@@ -64,6 +66,8 @@ class SyncFailed(ProcessMakerPrefectError):
 
 def _shown(destination: str) -> str:
     """The destination as given, without a query; masked if it holds a password."""
+    if password_in_url(destination):
+        return "(a destination URL holding a password, refused)"
     if urlsplit(destination).password is not None:
         return redact_userinfo(destination)
     return destination.partition("?")[0]
@@ -85,7 +89,7 @@ def _run_name() -> str:
 def sync(
     resources: tuple[ResourceName, ...] = DEFAULT_RESOURCES,
     collection_records: tuple[int, ...] = (),
-    destination: str = DEFAULT_URL,
+    destination: DestinationURL = DEFAULT_URL,
     full_refresh: bool = False,
     connection: ConnectionParameter = None,
     reconcile: bool = False,
@@ -123,8 +127,8 @@ def sync(
         sync(resources=["requests", "tasks"], destination="duckdb:///~/pm.duckdb")
         ```
     """
+    _refuse_credentials_in(destination)  # first: the other checks' messages name the URL
     check_destination_url(destination)
-    _refuse_credentials_in(destination)
     names = [*(resources or DEFAULT_RESOURCES), *(f"collection:{c}" for c in collection_records)]
     filters = filters or {}
     for name in names:
@@ -256,12 +260,15 @@ def _head_start(lead: PrefectFuture[dict[str, Any]]) -> bool:
 
 
 def _refuse_credentials_in(destination: str) -> None:
-    """A flow parameter is stored in Prefect's database: a password must not be in it."""
-    parts = urlsplit(destination)
-    if parts.password or "password=" in parts.query.lower():
+    """A flow parameter is stored in Prefect's database: a password must not be in it.
+
+    The parameter's type refuses it already where Prefect validates parameters; this is for
+    a caller that skips validation (``validate_parameters=False``).
+    """
+    if where := password_in_url(destination):
         raise ConfigurationError(
-            f"The destination URL {redact_userinfo(destination)!r} holds a password, and flow "
-            "parameters are stored by Prefect: put it in PGPASSWORD or ~/.pgpass instead"
+            f"The destination URL holds a password in {where}: flow parameters are stored by "
+            "Prefect, so put it in PGPASSWORD or ~/.pgpass instead"
         )
 
 

@@ -71,6 +71,8 @@ class DevVault:
                 "server",
                 "-dev",
                 f"-dev-root-token-id={self.token}",
+                # Else it writes the root token to ~/.vault-token, over the user's own.
+                "-dev-no-store-token",
                 f"-dev-listen-address=127.0.0.1:{self.port}",
                 *self.extra_args,
             ],

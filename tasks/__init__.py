@@ -113,6 +113,12 @@ if TYPE_CHECKING:
     from processmaker_prefect.prefect_layer.vault_secrets import read_vault_secret
     from processmaker_prefect.settings import ProcessMakerSettings, VaultSettings, load_settings
     from processmaker_prefect.sync import progress_listeners
+    from processmaker_prefect.url_credentials import (
+        NO_PASSWORD_PATTERN,
+        DestinationURL,
+        password_in_url,
+        refuse_password_in_url,
+    )
     from processmaker_prefect.vault import get_vault, reset_vault_sessions
 
 _EXPORTS: dict[str, str] = {
@@ -128,6 +134,10 @@ _EXPORTS: dict[str, str] = {
     "ConnectionParameter": "processmaker_prefect.prefect_layer.blocks",
     "DEFAULT_RESOURCES": "processmaker_prefect.catalogue",
     "DEFAULT_URL": "processmaker_prefect.destinations",
+    "DestinationURL": "processmaker_prefect.url_credentials",
+    "NO_PASSWORD_PATTERN": "processmaker_prefect.url_credentials",
+    "password_in_url": "processmaker_prefect.url_credentials",
+    "refuse_password_in_url": "processmaker_prefect.url_credentials",
     "HIDE_NONE": "processmaker_prefect.prefect_layer.forms",
     "NONE_IS_EMPTY": "processmaker_prefect.prefect_layer.forms",
     "ProcessMakerAuthError": "processmaker_prefect.errors",
@@ -183,6 +193,7 @@ __all__ = [
     "DEFAULT_URL",
     "HIDE_NONE",
     "NONE_IS_EMPTY",
+    "NO_PASSWORD_PATTERN",
     "OFFERED_RESOURCES",
     "RESOURCES",
     "RESOURCE_NAMES",
@@ -191,6 +202,7 @@ __all__ = [
     "CheckResult",
     "ConfigurationError",
     "ConnectionParameter",
+    "DestinationURL",
     "OutcomeUnknownError",
     "ProcessMakerAuthError",
     "ProcessMakerConnection",
@@ -225,10 +237,12 @@ __all__ = [
     "load_settings",
     "open_client",
     "open_destination",
+    "password_in_url",
     "progress_listeners",
     "read_vault_secret",
     "reconcile_resource",
     "redact_userinfo",
+    "refuse_password_in_url",
     "reset_token_providers",
     "reset_vault_sessions",
     "resolve_connection",

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processmaker_prefect.errors import ConfigurationError
+from processmaker_prefect.url_credentials import refuse_userinfo
 
 __all__ = [
     "GrantName",
@@ -215,7 +216,8 @@ class ProcessMakerSettings(SourcedSettings):
     @field_validator("url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        # user:pass@ would go out as Basic auth and into every message naming the instance.
+        return refuse_userinfo(value).rstrip("/")
 
     @field_validator("secret")
     @classmethod

@@ -9,16 +9,23 @@ out the slow modules first so both workers finish at about the same time.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Before anything imports prefect, whose settings read PREFECT_HOME once: one home per worker,
-# under the home the runner gave (two workers on one Prefect database lock each other out).
+# under the home the runner gave (two workers on one Prefect database lock each other out),
+# or else under a temporary directory: the tests write nothing into the user's ~/.prefect.
+if not os.environ.get("PREFECT_HOME"):
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="pm-tests-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if _WORKER:
-    _home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser() / _WORKER
+    _home = Path(os.environ["PREFECT_HOME"]).expanduser() / _WORKER
     _home.mkdir(parents=True, exist_ok=True)
     os.environ["PREFECT_HOME"] = str(_home)
 
