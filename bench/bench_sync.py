@@ -48,7 +48,7 @@ class Plan:
 
 
 def plan(quick: bool) -> Plan:
-    """Sizes: ``--quick`` is a smoke run, the full run is what the README quotes."""
+    """Sizes: ``--quick`` is a smoke run, the full run is what docs/pages/benchmarks.md quotes."""
     if quick:
         return Plan(records=2_000, latency_ms=30, repeat=1)
     return Plan(records=20_000, latency_ms=30, repeat=3)
