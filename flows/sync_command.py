@@ -11,6 +11,7 @@ artifact is gone when the command exits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,57 @@ def _report(flow_run_id: Any) -> str | None:
     return str(found[0].data) if found and found[0].data else None
 
 
+def _terminal_blocks(report: str) -> list[Any]:
+    """The report's Markdown for a terminal: its tables as rich tables whose cells fold
+    instead of being cut to "…" (80 columns in a pipe hold seven columns only so), the rest
+    as Markdown."""
+    from rich import box
+    from rich.table import Column, Table
+
+    blocks: list[Any] = []
+    text: list[str] = []
+    rows: list[list[str]] = []
+
+    def cells(line: str) -> list[str]:
+        parts = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        # Markdown's backslash escapes (markdown.escape) are for the UI, not the terminal.
+        return [re.sub(r"\\(.)", r"\1", part.strip()) for part in parts]
+
+    def flush_table() -> None:
+        if not rows:
+            return
+        header, align, *body = rows
+        columns = [
+            Column(
+                name,
+                overflow="fold",
+                # The row's name and its outcome stay whole, to read and to grep.
+                no_wrap=index in (0, len(header) - 1),
+                justify="right" if spec.endswith(":") else "left",
+            )
+            for index, (name, spec) in enumerate(zip(header, align, strict=False))
+        ]
+        table = Table(*columns, box=box.SIMPLE_HEAD)  # as rich draws a Markdown table
+        for row in body:
+            table.add_row(*row)
+        blocks.append(table)
+        rows.clear()
+
+    for line in report.splitlines():
+        if line.startswith("|"):
+            if text:
+                blocks.append("\n".join(text))
+                text.clear()
+            rows.append(cells(line))
+        else:
+            flush_table()
+            text.append(line)
+    flush_table()
+    if text:
+        blocks.append("\n".join(text))
+    return blocks
+
+
 def run_sync(parameters: dict[str, Any], console: Console) -> int:
     """Run the sync flow with ``parameters`` (checked already) and print its report.
 
@@ -232,7 +284,8 @@ def run_sync(parameters: dict[str, Any], console: Console) -> int:
         state = sync_flow(**parameters, return_state=True)
     report = _report(state.state_details.flow_run_id)
     if report:
-        console.print(Markdown(report))
+        for block in _terminal_blocks(report):
+            console.print(block if not isinstance(block, str) else Markdown(block))
     if state.is_cancelled():
         raise SyncCancelled(
             (state.message or "the run was cancelled")

@@ -195,8 +195,8 @@ class ProcessMakerSettings(SourcedSettings):
         300,
         ge=1,
         le=1500,
-        description="Columns a request_variables_<process> table takes at most; later keys "
-        "stay in raw (PostgreSQL allows 1,600 columns a table).",
+        description="Columns a request_variables table (one per process) takes at most; "
+        "later keys stay in raw (PostgreSQL allows 1,600 columns a table).",
     )
     expiry_warning_days: float = Field(
         14.0, ge=0, le=3650, description="Warn when a credential expires within this many days."

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.settings import get_current_settings
 from pydantic import SecretStr
 
 from processmaker_prefect import (
@@ -176,6 +177,8 @@ def test_a_sync_of_five_resources_loads_the_connection_once(
         settings_built.append(str(self._block_document_name))
         return original_settings(self)
 
+    # The CLI's --connection needs a configured Prefect API (the block is saved there).
+    monkeypatch.setenv("PREFECT_API_URL", str(get_current_settings().api.url))
     monkeypatch.setattr(ProcessMakerConnection, "load", classmethod(counting_load))
     monkeypatch.setattr(ProcessMakerConnection, "settings", counting_settings)
     destination = f"duckdb:///{tmp_path / 'five.duckdb'}"
@@ -187,7 +190,8 @@ def test_a_sync_of_five_resources_loads_the_connection_once(
     )  # fmt: skip
     assert code == 0
     assert loads == ["resolution-five"]
-    assert settings_built == ["resolution-five"]
+    # Once for the checks the CLI makes before the run, once for the run: never per resource.
+    assert settings_built == ["resolution-five", "resolution-five"]
 
 
 def test_a_resolved_connection_is_what_the_tasks_get(pm_stack: PmStack) -> None:

@@ -132,8 +132,19 @@ def test_a_sync_runs_events_reach_the_server_and_hold_no_secret(
     roles = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in obtained["related"]}
     assert roles["credentials"] == f"vault.secret.{pm_stack.path}"
     assert roles["flow-run"].startswith("prefect.flow-run.")  # shown on the run's page
-    # One grant and one login for the whole run, however many pages it read.
-    assert sum(e["event"] == "processmaker.token.obtained" for e in found) == 1
+    # One grant and one login for the whole run, however many pages it read. Counted per flow
+    # run: the shared Prefect server may run another test's scheduled deployment meanwhile.
+    per_run: dict[str, int] = {}
+    for event in found:
+        if event["event"] == "processmaker.token.obtained":
+            run_id = next(
+                (r["prefect.resource.id"] for r in event["related"]
+                 if r.get("prefect.resource.role") == "flow-run"),
+                "no run",
+            )  # fmt: skip
+            per_run[run_id] = per_run.get(run_id, 0) + 1
+    assert per_run[roles["flow-run"]] == 1
+    assert set(per_run.values()) == {1}
     assert_no_secret(read_events(env, start), pm_stack)
 
 
