@@ -20,8 +20,7 @@ import duckdb
 import pytest
 
 from processmaker_prefect.flows.deployments import deployment_configs
-from processmaker_prefect.sandbox.net import free_port
-from tests.fixtures.prefect_server import BIN, prefect_rest, wait_healthy
+from tests.fixtures.prefect_server import BIN, prefect_rest, prefect_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,29 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def own_prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("serve-prefect-home")
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-    }
-    with (home / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_healthy(env["PREFECT_API_URL"], server)
-            yield env
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    outside = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    with prefect_server(home, outside) as env:
+        yield env
 
 
 def wait_for(what: str, probe: Any, timeout: float) -> Any:
