@@ -60,6 +60,14 @@ def _duckdb_path(destination: str) -> str:
     return str(resolved)
 
 
+def _result(cursor: Any, limit: int) -> QueryResult:
+    """The first ``limit`` rows of an executed statement, and whether there were more (both
+    drivers' cursors: DB-API ``description`` and ``fetchmany``)."""
+    columns = tuple(d[0] for d in cursor.description or ())
+    rows = cursor.fetchmany(limit + 1) if columns else []
+    return QueryResult(columns, tuple(rows[:limit]), len(rows) > limit)
+
+
 def _run_duckdb(destination: str, statements: Sequence[str], limit: int) -> list[QueryResult]:
     import duckdb
 
@@ -74,13 +82,7 @@ def _run_duckdb(destination: str, statements: Sequence[str], limit: int) -> list
             ) from None
         raise QueryError(f"DuckDB {path}: {_first_line(exc)}: check the file") from None
     try:
-        results = []
-        for statement in statements:
-            cursor = con.execute(statement)
-            columns = tuple(d[0] for d in cursor.description or ())
-            rows = cursor.fetchmany(limit + 1) if columns else []
-            results.append(QueryResult(columns, tuple(rows[:limit]), len(rows) > limit))
-        return results
+        return [_result(con.execute(statement), limit) for statement in statements]
     except duckdb.Error as exc:
         raise QueryError(
             f"{_first_line(exc)}: fix the query (the file is opened read-only)"
@@ -105,14 +107,8 @@ def _run_postgres(destination: str, statements: Sequence[str], limit: int) -> li
         ) from None
     try:
         con.read_only = True  # the command only reads
-        results = []
         with con.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement.encode())
-                columns = tuple(d.name for d in cursor.description or ())
-                rows = cursor.fetchmany(limit + 1) if columns else []
-                results.append(QueryResult(columns, tuple(rows[:limit]), len(rows) > limit))
-        return results
+            return [_result(cursor.execute(statement.encode()), limit) for statement in statements]
     except psycopg.Error as exc:
         raise QueryError(
             f"{_first_line(exc)}: fix the query (it runs in a read-only transaction)"

@@ -14,13 +14,12 @@ import logging
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from processmaker_prefect.api import ProcessMakerClient, api_path
-from processmaker_prefect.errors import retry_on_retriable
 from processmaker_prefect.prefect_layer.blocks import resolve_settings
 from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.prefect_layer.task_options import CALL_TASK_OPTIONS
 from processmaker_prefect.redaction import redact_secrets, redact_url
 
 __all__ = [
@@ -43,18 +42,10 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger(__name__)
 
 
-_TASK_OPTIONS: dict[str, Any] = {
-    "cache_policy": NO_CACHE,
-    "retries": 2,
-    "retry_delay_seconds": [10, 60],
-    "retry_condition_fn": retry_on_retriable,
-}
-
-
 @task(
     name="Call ProcessMaker endpoint",
     description="One ProcessMaker REST call under /api/1.0; returns its JSON body.",
-    **_TASK_OPTIONS,
+    **CALL_TASK_OPTIONS,
 )
 def call_processmaker_endpoint(
     method: str,
@@ -76,7 +67,7 @@ def call_processmaker_endpoint(
 @task(
     name="List ProcessMaker records",
     description="Every row of a ProcessMaker list route, paged; capped at max_records.",
-    **_TASK_OPTIONS,
+    **CALL_TASK_OPTIONS,
 )
 def list_processmaker_records(
     path: str,
@@ -107,7 +98,7 @@ def list_processmaker_records(
 @task(
     name="Start ProcessMaker request",
     description="Trigger a process's start event; returns the new request.",
-    **_TASK_OPTIONS,
+    **CALL_TASK_OPTIONS,
 )
 def start_processmaker_request(
     process_id: int,
@@ -123,7 +114,7 @@ def start_processmaker_request(
 @task(
     name="Complete ProcessMaker task",
     description="Complete an active task with data; returns the closed task.",
-    **_TASK_OPTIONS,
+    **CALL_TASK_OPTIONS,
 )
 def complete_processmaker_task(
     task_id: int, data: dict[str, Any], connection: str | None = None

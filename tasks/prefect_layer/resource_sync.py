@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from processmaker_prefect.catalogue import resource_for
 from processmaker_prefect.destinations import open_destination
-from processmaker_prefect.errors import retry_on_retriable
 from processmaker_prefect.prefect_layer.blocks import ResolvedConnection, resolve_settings
 from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.prefect_layer.task_options import CALL_TASK_OPTIONS
 from processmaker_prefect.sync import ResourceSync
 from processmaker_prefect.sync.reconcile import reconcile
 
@@ -22,10 +21,7 @@ __all__ = ["reconcile_resource", "sync_resource"]
     name="Sync ProcessMaker resource",
     task_run_name="sync-{resource}",
     description="Incrementally upsert one ProcessMaker resource into the destination.",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=retry_on_retriable,
+    **CALL_TASK_OPTIONS,
 )
 def sync_resource(
     resource: str,
@@ -78,10 +74,7 @@ def sync_resource(
     name="Reconcile ProcessMaker resource",
     task_run_name="reconcile-{resource}",
     description="Mark the stored rows whose record ProcessMaker no longer lists (_deleted_at).",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=retry_on_retriable,
+    **CALL_TASK_OPTIONS,
 )
 def reconcile_resource(
     resource: str, destination: str, connection: ResolvedConnection | str | None = None

@@ -14,10 +14,10 @@ from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
 
 from processmaker_prefect.api.task_actions import Action, apply_task_action
-from processmaker_prefect.errors import retry_on_retriable
 from processmaker_prefect.events import emit, instance_resource
 from processmaker_prefect.prefect_layer.blocks import resolve_settings
 from processmaker_prefect.prefect_layer.connection import open_client
+from processmaker_prefect.prefect_layer.task_options import CALL_TASK_OPTIONS
 from processmaker_prefect.redaction import redact_secrets
 
 __all__ = [
@@ -64,10 +64,7 @@ def _preview_row(row: dict[str, Any], base_url: str) -> dict[str, Any]:
 @task(
     name="List open ProcessMaker tasks",
     description="The open tasks a PMQL filter selects, as preview rows (at most `limit`).",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    retry_condition_fn=retry_on_retriable,
+    **CALL_TASK_OPTIONS,
 )
 def list_open_processmaker_tasks(
     pmql: str, limit: int = 200, connection: str | None = None
