@@ -28,6 +28,7 @@ from processmaker_prefect.errors import (
     ProcessMakerUnavailableError,
     is_retriable,
 )
+from processmaker_prefect.sandbox.config import SandboxConfig
 from processmaker_prefect.sandbox.server import SandboxServer
 from tests.fixtures.sandbox import SandboxControl
 
@@ -63,6 +64,14 @@ def flaky_client(sandbox: SandboxServer, threshold: int = 100) -> ProcessMakerCl
         sandbox.url, PatAuth(sandbox.config.pat), retries=RETRIES, backoff=0.5, timeout=10,
         breaker=breaker, page_rounds=2, page_round_delay=ROUND_DELAY,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox of this module's own: its tests count every call the server gets and inject
+    faults by exact counters, so no other module's late request may take one."""
+    with SandboxServer(SandboxConfig(port=0, records=1000, seed=1)) as server:
+        yield server
 
 
 @pytest.fixture
