@@ -243,6 +243,20 @@ def test_integers_beyond_64_bits_stay_exact_in_raw(url: str) -> None:
     assert big == str(2**70)  # beyond BIGINT: a text column, exact
 
 
+def test_an_id_beyond_bigint_is_rejected_and_the_batch_stored(url: str) -> None:
+    """An id of 2**63 or more (MySQL's BIGINT UNSIGNED allows it) fits no id column: that
+    record goes to _rejected, with its id exact in the record, and the rest is stored. It
+    once reached the Arrow conversion and failed every run there."""
+    records = [{"id": 2**63, "process_id": 2, "data": {"a": 1}}, {"id": 5, "process_id": 2}]
+    with open_destination(url) as dest:
+        assert dest.write_batch("requests", records, Watermark("requests", T0, 5)) == 1
+        assert dest.get_watermark("requests") == Watermark("requests", T0, 5)
+    assert fetch(url, "SELECT id FROM requests") == [(5,)]
+    (row,) = fetch(url, "SELECT id, reason, record FROM _rejected")
+    assert row[:2] == (None, f"an id beyond BIGINT (got {2**63})")
+    assert json.loads(row[2])["id"] == 2**63
+
+
 def test_client_reads_integers_beyond_64_bits_exactly() -> None:
     # A transport-level fake: the sandbox serves 2**70 as PHP does (a float), so the body of
     # a server that sends the integer is built here.

@@ -114,10 +114,16 @@ def to_batch(
     rejected: list[Rejected] = []
     for row in rows:
         ident = row.get("id")
-        if type(ident) is not int:  # the rare case: "12", 12.0, or no id at all
+        # The rare case: "12", 12.0, beyond BIGINT, or no id at all.
+        if type(ident) is not int or not _LOW <= ident < _HIGH:
             ident = bigint(ident)
             if ident is None:
-                reason = f"no integer id (got {_short(row.get('id'))})"
+                got = _short(row.get("id"))
+                reason = (
+                    f"an id beyond BIGINT (got {got})"
+                    if type(row.get("id")) is int
+                    else f"no integer id (got {got})"
+                )
                 rejected.append(Rejected(None, reason, _record_text(row)))
                 continue
         latest.pop(ident, None)  # re-insert so the order follows the last occurrence
