@@ -28,6 +28,7 @@ Run alone with ``python -m bench.bench_speed [--quick] [--core] [--profile FILE]
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -56,9 +57,13 @@ from bench._stack import (
     prefect_server,
     whole_process,
 )
+from processmaker_prefect.api import ProcessMakerClient
+from processmaker_prefect.catalogue import resource_for
 from processmaker_prefect.destinations import Destination, open_destination
+from processmaker_prefect.destinations.duckdb import DuckDBDestination
 from processmaker_prefect.sandbox.config import SandboxConfig
 from processmaker_prefect.sandbox.postgres import DevPostgres
+from processmaker_prefect.sync import ResourceSync, engine
 from tests.fixtures.sandbox import SandboxControl
 
 NAME = "speed"
@@ -159,6 +164,7 @@ def run(quick: bool = False, profile: str = "") -> list[Figure]:
             with page_server(n, latency) as (url, size):
                 figures += _client_cost(url, work, 4 if quick else 20, size)
                 figures += _speed(stack, url, n, latency, work, profile, size)
+                figures += _bounds(url, n, work)
             config = SandboxConfig(port=0, records=sizes.sandbox_records, ties=TIES,
                                    throttle_per_minute=10**6)  # fmt: skip
             with sandbox_process(config) as url:
@@ -215,6 +221,60 @@ def _speed(
         Figure(NAME, f"vault_reads_{pages}_pages", reads, ("<=", 1), "OpenBao audit log"),
         Figure(NAME, f"grants_{pages}_pages", served.get("POST /oauth/token", 0), ("<=", 1),
                "page server's count"),
+    ]  # fmt: skip
+
+
+class _Bearer(requests.auth.AuthBase):
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Bearer bench"  # the page server reads no token
+        return request
+
+
+class _Discard(DuckDBDestination):
+    """Stores nothing: the sync's reading alone (requests, orjson, the id-range plan)."""
+
+    def write_batch(self, resource: str, rows: Any, watermark: Any, pmql: Any = None) -> int:
+        return len(rows)
+
+
+def _engine_seconds(url: str, where: str, collector: bool = True) -> float:
+    """The sync engine alone, in this process (no Prefect, no Vault): ``ResourceSync`` of the
+    requests, as the flow's task runs it; ``collector`` False keeps Python's default GC."""
+    dest = _Discard(":memory:") if where == "discard" else open_destination(where)
+    quiet = (lambda: contextlib.nullcontext()) if not collector else engine.bulk_collection
+    original, engine.bulk_collection = engine.bulk_collection, quiet  # type: ignore[assignment]
+    try:
+        with ProcessMakerClient(url, _Bearer(), pool_size=CONCURRENCY) as client, dest:
+            sync = ResourceSync(client, dest, resource_for("requests"), per_page=PER_PAGE,
+                                max_concurrency=CONCURRENCY, lag=0)  # fmt: skip
+            started = time.perf_counter()
+            sync.run()
+            return time.perf_counter() - started
+    finally:
+        engine.bulk_collection = original  # type: ignore[assignment]
+
+
+def _bounds(url: str, n: int, work: Path) -> list[Figure]:
+    """What bounds the flow on this machine, each measured in this run: the sync reading with
+    nothing written, against the hand-written 8-thread loop; the engine with Python's default
+    garbage-collector thresholds against the raised ones (sync/collector.py)."""
+    threads = threads_seconds(url, n)
+    reading = _engine_seconds(url, "discard")
+    # Alternated, the best of two each: a neighbour's burst on the shared host lands on one.
+    runs: dict[bool, list[float]] = {False: [], True: []}
+    for index in range(4):
+        raised = bool(index % 2)
+        where = f"duckdb:///{work / f'gc-{index}.duckdb'}"
+        runs[raised].append(_engine_seconds(url, where, collector=raised))
+    default_gc, raised_gc = min(runs[False]), min(runs[True])
+    return [
+        Figure(NAME, "reading_alone_vs_8_threads", reading / threads, None,
+               f"the sync storing nothing {reading:.2f} s vs the 8-thread loop {threads:.2f} s "
+               f"({n:,} requests): the least a flow can take here"),
+        Figure(NAME, "gc_thresholds", raised_gc / default_gc, None,
+               f"engine with the collector's thresholds raised {raised_gc:.2f} s vs Python's "
+               f"defaults {default_gc:.2f} s ({n:,} requests into DuckDB, in-process, best of "
+               "two each, alternated)"),
     ]  # fmt: skip
 
 

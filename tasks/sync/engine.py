@@ -20,6 +20,7 @@ from processmaker_prefect.api import ProcessMakerClient
 from processmaker_prefect.catalogue import Resource
 from processmaker_prefect.destinations import Destination, Watermark
 from processmaker_prefect.events import emit, instance_resource
+from processmaker_prefect.sync.collector import bulk_collection
 from processmaker_prefect.sync.page_scan import PageScanReader
 from processmaker_prefect.sync.pipeline import ReadAhead
 from processmaker_prefect.sync.readers import IdScanReader, Reader, RecentFirstReader
@@ -88,6 +89,10 @@ class ResourceSync:
 
     def run(self, *, full_refresh: bool = False) -> SyncResult:
         """Sync the resource; a full refresh rebuilds it and swaps it in atomically."""
+        with bulk_collection():
+            return self._run(full_refresh)
+
+    def _run(self, full_refresh: bool) -> SyncResult:
         started = time.monotonic()
         result = SyncResult(self.resource.name, full_refresh=full_refresh)
         # Before anything is read or written: another instance's tables are refused here.
