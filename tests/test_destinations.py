@@ -311,7 +311,7 @@ def test_duckdb_memory_is_bounded_unless_the_url_says(tmp_path: Path) -> None:
     with open_destination(f"duckdb:///{tmp_path / 'a.duckdb'}?memory_limit=2GB") as raised:
         assert _memory_limit(raised) == "1.8 GiB"  # 2GB = 2x10^9 bytes
         raised.write_batch("users", [{"id": 1, "updated_at": "2025-08-14T00:50:02+00:00"}], None)
-    assert default == "953.6 MiB"  # 1GB
+    assert default == "366.2 MiB"  # 384MB
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".duckdb"] == ["a.duckdb"]
 
 
@@ -323,7 +323,7 @@ def test_duckdb_out_of_memory_is_reported_as_such_with_the_fix(tmp_path: Path) -
     with open_destination(url) as dest, pytest.raises(DestinationError) as caught:
         dest.write_batch("users", rows, None)
     assert "Out of Memory" in str(caught.value)
-    assert str(caught.value).endswith("raise ?memory_limit= in the destination URL (default 1GB)")
+    assert str(caught.value).endswith("raise ?memory_limit= in the destination URL (default 384MB)")
 
 
 def test_duckdb_bad_memory_limit_names_the_url_setting(tmp_path: Path) -> None:
