@@ -4,9 +4,9 @@ A page of 500 requests parses into some 20,000 dicts, lists and strings, and a s
 few dozen such pages at once (in flight, queued, being written). None of them can form a
 cycle (JSON cannot), so the collector's passes over them free nothing; with its default
 thresholds (700, 10, 10) it still walks every live object in a full pass every ~70,000
-allocations, a few times per page. Measured on a 100,000-request sync (bench/bench_speed.py
-``gc_thresholds``): 11-13% of the flow's CPU, and as much wall time, since the reader and the
-writer share the GIL.
+allocations, a few times per page. Measured on a 100,000-request sync (bench/bench_speed.py,
+``gc_thresholds``, every run): with the thresholds below the engine takes 0.77-0.81x the time,
+as the reader and the writer share the GIL that the collector holds.
 
 While any sync runs, the thresholds are raised to :data:`SYNC_THRESHOLDS`: a young
 collection every 100,000 allocations, a full one a few times per batch. Cycles made
