@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from rich.console import Console
@@ -207,6 +209,15 @@ with server.start():
 """
 
 
+SANDBOX_PIDS: dict[str, int] = {}  # base URL -> process id, of the sandboxes running
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def sandbox_process(config: SandboxConfig) -> Iterator[str]:
     """Serve a sandbox in a child process (give ``port=0``); yield its base URL.
@@ -217,13 +228,16 @@ def sandbox_process(config: SandboxConfig) -> Iterator[str]:
     """
     argv = [sys.executable, "-c", _CHILD, json.dumps(dataclasses.asdict(config))]
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    url = ""
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         if not url.startswith("http://"):
             raise RuntimeError(f"the benchmark sandbox did not start (exit {process.poll()})")
+        SANDBOX_PIDS[url] = process.pid
         yield url
     finally:
+        SANDBOX_PIDS.pop(url, None)
         if process.stdin is not None:
             process.stdin.close()
         try:
