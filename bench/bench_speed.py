@@ -71,7 +71,7 @@ from processmaker_prefect.destinations.duckdb import DuckDBDestination
 from processmaker_prefect.sandbox.config import SandboxConfig
 from processmaker_prefect.sandbox.postgres import DevPostgres
 from processmaker_prefect.sync import ResourceSync, engine
-from tests.fixtures.sandbox import SandboxControl
+from tests.fixtures.sandbox import PatAuth, SandboxControl
 
 NAME = "speed"
 CORES = os.cpu_count() or 1
@@ -231,12 +231,6 @@ def _speed(
     ]  # fmt: skip
 
 
-class _Bearer(requests.auth.AuthBase):
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = "Bearer bench"  # the page server reads no token
-        return request
-
-
 class _Discard(DuckDBDestination):
     """Stores nothing: the sync's reading alone (requests, orjson, the id-range plan)."""
 
@@ -251,7 +245,8 @@ def _engine_seconds(url: str, where: str, collector: bool = True) -> float:
     quiet = (lambda: contextlib.nullcontext()) if not collector else engine.bulk_collection
     original, engine.bulk_collection = engine.bulk_collection, quiet  # type: ignore[assignment]
     try:
-        with ProcessMakerClient(url, _Bearer(), pool_size=CONCURRENCY) as client, dest:
+        # The page server reads no token.
+        with ProcessMakerClient(url, PatAuth("bench"), pool_size=CONCURRENCY) as client, dest:
             sync = ResourceSync(client, dest, resource_for("requests"), per_page=PER_PAGE,
                                 max_concurrency=CONCURRENCY, lag=0)  # fmt: skip
             started = time.perf_counter()

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from processmaker_prefect.api import ProcessMakerClient
 from processmaker_prefect.catalogue import resource_for
 from processmaker_prefect.destinations import open_destination
 from processmaker_prefect.destinations.duckdb import DuckDBDestination
 from processmaker_prefect.sandbox.server import SandboxServer
 from processmaker_prefect.sync import ResourceSync
 from processmaker_prefect.sync.collector import SYNC_THRESHOLDS, bulk_collection
+from tests.fixtures.sandbox import client_for
 
 OWN = (1234, 5, 6)  # what the process had set before: it must get exactly this back
 
@@ -29,15 +28,6 @@ def own_thresholds() -> Iterator[None]:
     gc.set_threshold(*OWN)
     yield
     gc.set_threshold(*before)
-
-
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
 
 
 def test_a_sync_writes_with_the_raised_thresholds_and_gives_them_back(
@@ -51,8 +41,10 @@ def test_a_sync_writes_with_the_raised_thresholds_and_gives_them_back(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(DuckDBDestination, "write_batch", write_batch)
-    client = ProcessMakerClient(sandbox.url, _Bearer(sandbox.config.pat), retries=1)
-    with client, open_destination(f"duckdb:///{tmp_path / 'gc.duckdb'}") as dest:
+    with (
+        client_for(sandbox) as client,
+        open_destination(f"duckdb:///{tmp_path / 'gc.duckdb'}") as dest,
+    ):
         result = ResourceSync(client, dest, resource_for("users"), per_page=50, lag=0).run()
     assert result.rows > 0
     assert seen

@@ -19,7 +19,6 @@ import duckdb
 import pytest
 import requests
 
-from processmaker_prefect.api import ProcessMakerClient
 from processmaker_prefect.catalogue import DEFAULT_RESOURCES, resource_for
 from processmaker_prefect.destinations import (
     DEFAULT_URL,
@@ -34,21 +33,12 @@ from processmaker_prefect.sandbox.config import SandboxConfig
 from processmaker_prefect.sandbox.hostile import HOSTILE_KEYS, hostile_data
 from processmaker_prefect.sandbox.server import SandboxServer
 from processmaker_prefect.sync import ResourceSync
-from tests.fixtures.sandbox import SandboxControl
+from tests.fixtures.sandbox import SandboxControl, client_for
 from tests.test_destinations import T0, fetch, url
 
 __all__ = ["url"]  # the destination fixture, shared with tests/test_destinations.py
 
 pytestmark = pytest.mark.integration
-
-
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +54,6 @@ def control(hostile: SandboxServer) -> Iterator[SandboxControl]:
     control.reset()
     yield control
     control.reset()
-
-
-def client_for(server: SandboxServer) -> ProcessMakerClient:
-    return ProcessMakerClient(server.url, _Bearer(server.config.pat), backoff=0.01, retries=1)
 
 
 def sync(server: SandboxServer, destination: str, name: str = "requests", **options: Any) -> Any:
