@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from processmaker_prefect.sandbox.config import SandboxConfig
-from processmaker_prefect.sandbox.net import free_port
 from processmaker_prefect.sandbox.openbao import DevVault
-from tests.fixtures.prefect_server import wait_healthy
+from tests.fixtures.prefect_server import prefect_server as start_prefect_server
 
 __all__ = ["HELLO", "AuditedVault", "Stack", "flow_run", "prefect_server", "whole_process"]
 
@@ -47,27 +46,14 @@ def prefect_server(home: Path) -> Iterator[str]:
     """``prefect server start`` on a free port with its own home; yields its API URL.
 
     The flow runs share it, so each does not pay an ephemeral server's start (and, with a
-    cold home, its database migration); the whole-process comparison runs without it.
+    cold home, its database migration); the whole-process comparison runs without it. The
+    tests' own server, started the same way (tests/fixtures/prefect_server.py).
     """
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home / ".prefect-server")}
-    env.pop("PREFECT_API_URL", None)
-    prefect = str(Path(sys.executable).parent / "prefect")
-    process = subprocess.Popen(
-        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_healthy(api, process, timeout=300)
-        yield api
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    server_home = home / ".prefect-server"
+    server_home.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    with start_prefect_server(server_home, env) as server_env:
+        yield server_env["PREFECT_API_URL"]
 
 
 class Stack:
