@@ -150,10 +150,14 @@ class Page:
 def chromium_page(chromium: str, profile: Path, width: int, height: int) -> Iterator[Page]:
     """A headless Chromium with one tab of ``width`` x ``height``, closed afterwards."""
     profile.mkdir(parents=True, exist_ok=True)
+    # Crash reports and dconf's cache go under HOME whatever --user-data-dir says: give the
+    # browser the profile as its home, so nothing lands in the user's.
+    env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
+           "XDG_CACHE_HOME": str(profile / "cache")}  # fmt: skip
     browser = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
          f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     try:
         port_file = profile / "DevToolsActivePort"
